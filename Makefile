@@ -1,0 +1,68 @@
+# ModelSec Workbench. `make run` and `make test` are all a learner needs; both
+# set up .venv first when it is missing or older than pyproject.toml.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The stamp's name carries a hash of the dependency files: change them and the
+# next make reinstalls; leave them and nothing is reinstalled.
+DEPS_HASH := $(shell cat pyproject.toml environment.yml Makefile 2>/dev/null | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(DEPS_HASH)
+# torchattacks 3.5.1 declares requests~=2.25.1 (clashes with JupyterLab) and
+# torchvision (unused): install it without its declared dependencies.
+TORCHATTACKS := torchattacks==3.5.1
+PIP_QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
+PARAMS ?=
+PYTEST_WORKERS ?= 2
+export MPLBACKEND := Agg
+
+.PHONY: help venv run test test-unit test-notebooks lab labs clean clean-notebooks outputs
+
+help:
+	@echo "make run    execute every lesson and solution into build/, write build/report.md"
+	@echo "make test   run every test (unit, notebooks, labs, hygiene)"
+	@echo "make lab    start JupyterLab on 127.0.0.1 with a token"
+	@echo "make labs   regenerate labs/ from solutions/"
+	@echo "make outputs  re-execute lessons and solutions in place (after editing them)"
+	@echo "make clean  remove build output and caches"
+
+$(STAMP): pyproject.toml environment.yml Makefile
+	@echo "Setting up $(VENV) (a few minutes, once) ..."
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip $(PIP_QUIET)
+	@$(BIN)/python -m pip install -q -e . $(PIP_QUIET)
+	@$(BIN)/python -m pip install -q --no-deps $(TORCHATTACKS) $(PIP_QUIET)
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+	@echo "$(VENV) is ready."
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/python -m utils.runner $(PARAMS)
+
+test: venv
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
+		tests notebooks solutions --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/sanitize.cfg -p no:cacheprovider
+
+test-unit: venv
+	$(BIN)/python -m pytest -m "not notebooks" tests -p no:cacheprovider
+
+lab: venv
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --ServerApp.root_dir=$(CURDIR)
+
+labs: venv
+	$(BIN)/python -m utils.notebooks labs
+
+clean-notebooks: venv
+	$(BIN)/python -m utils.notebooks clean
+
+outputs: venv
+	$(BIN)/python -m utils.notebooks execute notebooks/*.ipynb solutions/*.ipynb
+	$(BIN)/python -m utils.notebooks labs
+
+clean:
+	rm -rf build .cache .pytest_cache
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -print0 | xargs -0 rm -rf

@@ -1,0 +1,21 @@
+"""ModelSec Workbench: the shared package behind the course notebooks.
+
+Import it as ``utils``. Each module covers one concern and each public helper
+names the notebook that teaches the idea behind it:
+
+- :mod:`utils.reproducibility` – ``setup()``: seeds, determinism, threads, device, plots
+- :mod:`utils.params` – validation of notebook parameters
+- :mod:`utils.data` – the data-set registry, sha256 manifest, optional MNIST
+- :mod:`utils.models` – small models for the course data
+- :mod:`utils.training` – cached, seeded training and evaluation
+- :mod:`utils.report` – headline metrics that ``make run`` collects
+- :mod:`utils.grading` – lab checks
+- :mod:`utils.plots` – image grids, confusion matrices, decision boundaries
+"""
+from __future__ import annotations
+
+from .params import ParameterError, check_parameters
+from .reproducibility import setup
+
+__all__ = ["setup", "check_parameters", "ParameterError"]
+__version__ = "0.1.0"

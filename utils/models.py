@@ -1,0 +1,109 @@
+"""Small models for the course data (taught in 00_orientation_and_threat_model).
+
+Each builds in milliseconds and trains on the 8×8 digits in a few seconds on a
+CPU: a logistic regression, a multi-layer perceptron and a small CNN. They take
+images (N, 1, H, W), tabular rows or 2-D points (N, d) alike.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+
+class LogisticRegression(nn.Module):
+    """Multinomial logistic regression: one linear layer on the flattened input."""
+
+    def __init__(self, in_features: int, n_classes: int):
+        super().__init__()
+        self.linear = nn.Linear(in_features, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.flatten(1))
+
+
+class MLP(nn.Module):
+    """A multi-layer perceptron with ReLU hidden layers on the flattened input."""
+
+    def __init__(self, in_features: int, n_classes: int, hidden: Sequence[int] = (128, 64)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(width, n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations (used by representation-based defenses)."""
+        return self.features(x.flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+class SmallCNN(nn.Module):
+    """Two 3×3 convolutions, a 2×2 max-pool and two linear layers."""
+
+    def __init__(self, in_channels: int, n_classes: int, image_size: int = 8,
+                 channels: Sequence[int] = (16, 32), hidden: int = 64):
+        super().__init__()
+        c1, c2 = channels
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        side = image_size // 2
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(c2 * side * side, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, n_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer's activations."""
+        return self.fc(self.conv(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x))
+
+
+MODELS = ("logreg", "mlp", "cnn")
+
+
+def build_model(name: str, input_shape: Sequence[int], n_classes: int, seed: int = 0,
+                **kwargs) -> nn.Module:
+    """Build a freshly initialised model, the same weights for the same seed.
+
+    Args:
+        name: ``"logreg"``, ``"mlp"`` or ``"cnn"`` (the CNN needs (C, H, W) input).
+        input_shape: shape of one input, e.g. ``(1, 8, 8)`` or ``(30,)``.
+        n_classes: number of output classes.
+        kwargs: passed to the model class (e.g. ``hidden=(64,)`` for the MLP).
+    """
+    input_shape = tuple(int(s) for s in input_shape)
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        in_features = math.prod(input_shape)
+        if name == "logreg":
+            model: nn.Module = LogisticRegression(in_features, n_classes, **kwargs)
+        elif name == "mlp":
+            model = MLP(in_features, n_classes, **kwargs)
+        elif name == "cnn":
+            if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
+                raise ValueError(f"the CNN needs square images (C, H, H); got input shape {input_shape}")
+            model = SmallCNN(input_shape[0], n_classes, image_size=input_shape[1], **kwargs)
+        else:
+            raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    finally:
+        torch.random.set_rng_state(gen_state)
+    return model.eval()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
