@@ -71,6 +71,33 @@ class Trigger:
         return mask, patch
 
 
+@dataclass(frozen=True)
+class BackdoorSpec:
+    """A complete backdoor attack: which trigger, which target label, how much poison.
+
+    ``spec.poison(X, y)`` applies it with :func:`poison_backdoor`.
+    """
+
+    trigger: Trigger
+    target: int
+    poison_rate: float
+    seed: int = 0
+
+    def poison(self, X: np.ndarray, y: np.ndarray, n_classes: int | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(X_poisoned, y_poisoned, poisoned_indices) for this attack; the inputs are untouched."""
+        return poison_backdoor(X, y, self.trigger, self.target, self.poison_rate, seed=self.seed,
+                               n_classes=n_classes)
+
+
+#: The course's standard backdoor (taught in 02_backdoors, defended against in 03):
+#: a 3×3 checkerboard at (5, 5), all-to-one to class 0, 5% of the training set poisoned.
+#: With ``preset("mlp")`` on the digits (seed 0) it keeps clean accuracy at 0.969
+#: (0.967 without poison) and reaches an attack success rate of 1.0.
+STANDARD_BACKDOOR = BackdoorSpec(trigger=Trigger(size=3, row=5, col=5, pattern="checker"),
+                                 target=0, poison_rate=0.05, seed=0)
+
+
 def apply_trigger(X: np.ndarray, trigger: Trigger) -> np.ndarray:
     """A copy of the images (N, C, H, W) with the trigger stamped on every one."""
     X = np.asarray(X)
