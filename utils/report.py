@@ -43,7 +43,7 @@ def _clean(value: Any) -> Any:
     raise TypeError(f"metric values must be numbers, strings or booleans, got {type(value).__name__}")
 
 
-def record(notebook: str, **metrics: Any) -> dict[str, Any]:
+def record(notebook: str, **metrics: Any) -> None:
     """Record a notebook's headline metrics (rounded to 4 decimals) and show them.
 
     Args:
@@ -64,7 +64,6 @@ def record(notebook: str, **metrics: Any) -> dict[str, Any]:
         payload = {"notebook": notebook, "metrics": clean, "peak_rss_mb": round(_peak_rss_mb(), 1),
                    "fast": is_fast()}
         path.write_text(json.dumps(payload, indent=2))
-    return clean
 
 
 def expect(name: str, value: float, low: float | None = None, high: float | None = None) -> float:
