@@ -15,7 +15,6 @@ TORCHATTACKS := torchattacks==3.5.1
 PIP_QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
 PARAMS ?=
 PYTEST_WORKERS ?= 2
-export MPLBACKEND := Agg
 
 .PHONY: help venv run test test-unit test-notebooks lab labs clean clean-notebooks outputs
 

@@ -2,7 +2,7 @@
 
 Run as ``python -m utils.notebooks COMMAND``:
 
-- ``clean [--check] [PATHS]``: scrub execution counts, run metadata, widget
+- ``clean [--check] [PATHS]``: normalize execution counts, scrub run metadata, widget
   state and memory addresses from notebooks (all of notebooks/, labs/ and
   solutions/ by default). With ``--check`` nothing is written and the exit
   code says whether anything would change.
@@ -63,12 +63,17 @@ def _scrub_text(value):
 
 
 def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` without execution counts, run metadata, widget state or addresses."""
+    """A copy of ``nb`` with normalized execution counts, without run metadata, widget state or addresses."""
     nb = copy.deepcopy(nb)
     nb.metadata = nbformat.NotebookNode({k: nb.metadata[k] for k in KEEP_NB_METADATA if k in nb.metadata})
     if "language_info" in nb.metadata:
         nb.metadata["language_info"] = nbformat.NotebookNode(
             {k: v for k, v in nb.metadata["language_info"].items() if k in ("name", "pygments_lexer")})
+    # nbval only compares cells that have an execution count, so an executed
+    # notebook gets counts 1, 2, 3, ... in cell order (the same after every run)
+    # and a notebook without outputs (a lab) gets none.
+    executed = any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    count = 0
     for cell in nb.cells:
         cell.metadata = nbformat.NotebookNode(
             {k: cell.metadata[k] for k in KEEP_CELL_METADATA if cell.metadata.get(k)})
@@ -76,10 +81,11 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.pop("outputs", None)
             cell.pop("execution_count", None)
             continue
-        cell.execution_count = None
+        count += 1
+        cell.execution_count = count if executed else None
         for out in cell.get("outputs", []):
             if "execution_count" in out:
-                out["execution_count"] = None
+                out["execution_count"] = cell.execution_count
             if "text" in out:
                 out["text"] = _scrub_text(out["text"])
             if "data" in out:
