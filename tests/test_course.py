@@ -1,0 +1,113 @@
+"""The shape of the course: names, alignment, cleanliness, parameters, citations."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from utils import notebooks, threat_model
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
+LABS = sorted((ROOT / "labs").glob("*.ipynb"))
+ALL = LESSONS + SOLUTIONS + LABS
+
+
+def _ids(paths):
+    return [str(p.relative_to(ROOT)) for p in paths]
+
+
+def test_names_follow_nn_snake_case():
+    bad = [p.name for p in ALL if not notebooks.NAME_RE.match(p.name)]
+    assert not bad, f"notebook names must be NN_snake_case.ipynb: {bad}"
+    assert all(notebooks.LAB_RE.match(p.name) for p in SOLUTIONS + LABS)
+
+
+def test_lessons_labs_and_solutions_line_up():
+    lessons = {p.stem for p in LESSONS}
+    labs = {p.stem.removesuffix("_lab") for p in LABS}
+    sols = {p.stem.removesuffix("_lab") for p in SOLUTIONS}
+    assert labs == sols, f"labs/ and solutions/ differ: {sorted(labs ^ sols)}"
+    assert labs == lessons, f"every lesson needs a lab and every lab a lesson: {sorted(labs ^ lessons)}"
+    numbers = [p.name[:2] for p in LESSONS]
+    assert len(numbers) == len(set(numbers)), "two lessons share a number"
+
+
+def test_notebooks_are_clean():
+    changed = notebooks.clean_paths(ALL, check=True)
+    assert not changed, f"run `make clean-notebooks`: {[str(p.relative_to(ROOT)) for p in changed]}"
+
+
+def test_labs_have_no_outputs_and_lessons_do():
+    for p in LABS:
+        nb = nbformat.read(str(p), as_version=4)
+        assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), p.name
+    for p in LESSONS + SOLUTIONS:
+        nb = nbformat.read(str(p), as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert sum(bool(c.outputs) for c in code) >= len(code) // 3, f"{p.name} looks unexecuted"
+        errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+        assert not errors, f"{p.name} was committed with an error output"
+
+
+@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=_ids(LESSONS + SOLUTIONS))
+def test_parameters_cell_then_setup(path):
+    nb = nbformat.read(str(path), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    params = [i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])]
+    assert params, "no cell tagged 'parameters'"
+    src = code[params[0]].source
+    for name in ("seed", "fast", "device"):
+        assert re.search(rf"^{name}\s*=", src, re.M), f"parameters cell lacks {name!r}"
+    after = "\n".join(c.source for c in code[params[0] + 1:params[0] + 3])
+    assert "utils.setup(" in after, "utils.setup(...) must follow the parameters cell"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_ids(ALL))
+def test_no_path_hacks_or_unsafe_loading(path):
+    src = "\n".join(c.source for c in nbformat.read(str(path), as_version=4).cells)
+    assert "sys.path.append" not in src and "sys.path.insert" not in src
+    assert "import robustbench" not in src and "from robustbench" not in src
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
+def test_lessons_have_the_fixed_shape_and_cite_the_threat_model(path):
+    nb = nbformat.read(str(path), as_version=4)
+    text = "\n".join(c.source for c in nb.cells)
+    first = nb.cells[0].source
+    assert first.startswith(f"# {path.name[:2]}"), "the first cell is the title '# NN · ...'"
+    for heading in ("What to take away", "Further reading"):
+        assert heading in text, f"missing section {heading!r}"
+    assert f"labs/{path.stem}_lab.ipynb" in text, "the lesson points to its lab"
+    assert f'report.record("{path.stem}"' in text, "the lesson records its headline metrics"
+    number = path.name[:2]
+    if number != "00":
+        lesson = threat_model.lesson(number)
+        cited_atlas = set(re.findall(r"AML\.[TM]\d{4}(?:\.\d{3})?", text))
+        cited_owasp = set(re.findall(r"\bML(?:0[1-9]|10)\b", text))
+        assert cited_atlas & set(lesson.atlas), f"cites none of its ATLAS ids {lesson.atlas}"
+        assert cited_owasp & set(lesson.owasp), f"cites none of its OWASP entries {lesson.owasp}"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=_ids(SOLUTIONS))
+def test_solutions_record_or_summarize(path):
+    text = "\n".join(c.source for c in nbformat.read(str(path), as_version=4).cells)
+    assert "summary()" in text, "a lab ends with utils.grading.summary()"
+
+
+def test_nothing_stray_is_tracked():
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    stray = [p for p in tracked if re.search(
+        r"(\.ipynb_checkpoints|__pycache__|Untitled.*\.ipynb|\.pyc$|^build/|^\.cache/|^\.venv/|\.safetensors$)", p)]
+    assert not stray, f"tracked files that should not be: {stray}"
+    top = {p.split("/")[0] for p in tracked}
+    allowed = {"notebooks", "labs", "solutions", "datasets", "utils", "tests", "environment.yml",
+               "Makefile", "README.md", "pyproject.toml", ".ci", ".gitignore"}
+    assert top <= allowed, f"unexpected top-level entries: {sorted(top - allowed)}"

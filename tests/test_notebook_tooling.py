@@ -1,0 +1,111 @@
+"""utils.notebooks (cleaner, lab generator) and utils.runner (make run)."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from utils import notebooks, runner
+
+
+def solution_nb():
+    cells = [
+        new_markdown_cell("# Lab\n<!-- BEGIN SOLUTION -->\nsolution text\n<!-- END SOLUTION -->\n"
+                          "<!-- STUB: Fill in the TODOs. -->"),
+        new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+        new_code_cell("def f(x):\n    \"\"\"Double x.\"\"\"\n    # BEGIN SOLUTION\n    y = 2 * x\n    return y\n"
+                      "    # END SOLUTION\n    # STUB: return None\n\nprint(f(2))"),
+        new_markdown_cell("the answer", metadata={"tags": ["solution"]}),
+    ]
+    cells[2].outputs = [new_output("stream", name="stdout", text="4\n")]
+    cells[2].execution_count = 7
+    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "P",
+                                                              "language": "python"}})
+
+
+def test_make_lab_replaces_solutions_with_runnable_stubs():
+    lab = notebooks.make_lab(solution_nb())
+    md, params, code, answer = lab.cells
+    assert md.source == "# Lab\nFill in the TODOs."
+    assert params.metadata["tags"] == ["parameters"]
+    assert code.source == "def f(x):\n    \"\"\"Double x.\"\"\"\n    # TODO: your code here\n    return None\n\nprint(f(2))"
+    assert code.outputs == [] and code.execution_count is None
+    assert answer.source == "*Write your answer here.*" and "tags" not in answer.metadata
+    compile(code.source, "lab", "exec")
+
+
+@pytest.mark.parametrize("source,message", [
+    ("# BEGIN SOLUTION\nx = 1\n", "never closed"),
+    ("x = 1\n# END SOLUTION\n", "without BEGIN"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", "inside another"),
+])
+def test_unbalanced_markers_are_errors(source, message):
+    nb = new_notebook(cells=[new_code_cell(source)])
+    with pytest.raises(notebooks.LabMarkerError, match=message):
+        notebooks.make_lab(nb, name="x.ipynb")
+
+
+def test_a_solution_without_exercises_is_an_error():
+    with pytest.raises(notebooks.LabMarkerError, match="no solution markers"):
+        notebooks.make_lab(new_notebook(cells=[new_code_cell("x = 1")]))
+
+
+def test_clean_normalizes_counts_and_scrubs_noise():
+    nb = solution_nb()
+    nb.metadata["widgets"] = {"state": {}}
+    nb.metadata["papermill"] = {"duration": 3.2}
+    nb.cells[2].metadata["papermill"] = {"duration": 1.0}
+    nb.cells[2].metadata["execution"] = {"iopub.status.busy": "2026"}
+    nb.cells[2].outputs = [new_output("execute_result", data={"text/plain": "<Foo at 0x7f3a2b>"},
+                                      execution_count=12)]
+    clean = notebooks.clean_notebook(nb)
+    assert set(clean.metadata) == {"kernelspec"}
+    assert clean.cells[1].execution_count == 1 and clean.cells[2].execution_count == 2
+    assert clean.cells[2].outputs[0]["execution_count"] == 2
+    assert clean.cells[2].metadata == {}
+    assert clean.cells[2].outputs[0]["data"]["text/plain"] == "<Foo at 0x...>"
+    assert notebooks.clean_notebook(clean) == clean  # idempotent
+
+
+def test_clean_paths_check_mode(tmp_path):
+    p = tmp_path / "01_x.ipynb"
+    nbformat.write(solution_nb(), str(p))
+    before = p.read_text()
+    assert notebooks.clean_paths([p], check=True) == [p]
+    assert p.read_text() == before
+    assert notebooks.clean_paths([p]) == [p]
+    assert notebooks.clean_paths([p], check=True) == []
+
+
+def test_runner_parses_papermill_style_values():
+    assert runner.parse_value("3") == 3 and runner.parse_value("0.1") == 0.1
+    assert runner.parse_value("True") is True and runner.parse_value("None") is None
+    assert runner.parse_value("cpu") == "cpu"
+
+
+def test_runner_executes_records_and_reports(tmp_path, monkeypatch):
+    root = tmp_path
+    (root / "notebooks").mkdir()
+    (root / "solutions").mkdir()
+    nb = new_notebook(cells=[
+        new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+        new_code_cell("import utils\nutils.setup(seed, plots=False)\n"
+                      "from utils import report\nreport.record('01_demo', seed_seen=seed)"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, str(root / "notebooks" / "01_demo.ipynb"))
+    bad = new_notebook(cells=[new_code_cell("raise ValueError('boom')")], metadata=nb.metadata)
+    nbformat.write(bad, str(root / "solutions" / "01_demo_lab.ipynb"))
+    monkeypatch.setattr(runner, "ROOT", root)
+    monkeypatch.setattr(runner, "BUILD", root / "build")
+    code = runner.main(["-p", "seed", "4"])
+    assert code == 1  # the failing solution fails the run
+    metrics = json.loads((root / "build" / "metrics.json").read_text())
+    rows = {r["notebook"]: r for r in metrics["notebooks"]}
+    ok, failed = rows["notebooks/01_demo.ipynb"], rows["solutions/01_demo_lab.ipynb"]
+    assert ok["status"] == "ok" and ok["metrics"] == {"seed_seen": 4} and ok["peak_rss_mb"] > 0
+    assert failed["status"] == "failed" and "boom" in failed["error"]
+    assert metrics["parameters"] == {"seed": 4}
+    report_md = (root / "build" / "report.md").read_text()
+    assert "| notebooks/01_demo.ipynb | ok |" in report_md and "1 of 2 notebooks ran cleanly" in report_md

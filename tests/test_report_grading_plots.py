@@ -1,0 +1,145 @@
+"""utils.report, utils.grading, utils.plots, utils.widgets and utils.threat_model."""
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from utils import grading, plots, report, threat_model, widgets  # noqa: E402
+from utils.reproducibility import setup  # noqa: E402
+
+
+def test_record_prints_and_writes_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MODELSEC_METRICS_DIR", str(tmp_path))
+    report.record("99_demo", accuracy=np.float32(0.912345), n=3, ok=True)
+    out = capsys.readouterr().out
+    assert "99_demo" in out and "0.9123" in out
+    payload = json.loads((tmp_path / "99_demo.json").read_text())
+    assert payload["metrics"] == {"accuracy": 0.9123, "n": 3, "ok": True}
+    assert payload["peak_rss_mb"] > 10
+
+
+def test_record_without_dir_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("MODELSEC_METRICS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    report.record("99_demo", a=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_record_rejects_bad_values():
+    with pytest.raises(ValueError, match="at least one metric"):
+        report.record("x")
+    with pytest.raises(ValueError, match="not finite"):
+        report.record("x", a=float("nan"))
+    with pytest.raises(TypeError, match="numbers, strings or booleans"):
+        report.record("x", a=[1, 2])
+
+
+def test_expect_fails_in_full_mode_and_notes_in_fast_mode(capsys):
+    setup(0, plots=False)
+    assert report.expect("accuracy", 0.97, 0.95, 1.0) == 0.97
+    with pytest.raises(report.ExpectationError, match=r"0.95 <= accuracy <= 1, got 0.9000"):
+        report.expect("accuracy", 0.90, 0.95, 1.0)
+    setup(0, fast=True, plots=False)
+    report.expect("accuracy", 0.90, 0.95, 1.0)
+    assert "note (fast mode)" in capsys.readouterr().out
+    setup(0, plots=False)
+
+
+def test_check_reports_pass_and_reasons(capsys):
+    grading.RESULTS.clear()
+    assert grading.check("Exercise 1 (a)", lambda: None)
+    assert not grading.check("Exercise 2 (b)", lambda: grading.require(False, "value is 3, expected 4"))
+
+    def stub():
+        raise NotImplementedError
+
+    assert not grading.check("Exercise 3 (c)", stub)
+    assert not grading.check("Exercise 4 (d)", lambda: None + 1)
+    assert not grading.check("Exercise 5 (e)", lambda: grading.require_close("x", None, 1.0, 0.1))
+    assert not grading.check("Exercise 6 (f)", lambda: grading.require_close("x", 1.5, 1.0, 0.1))
+    grading.summary()
+    out = capsys.readouterr().out
+    assert "✅ PASSED  Exercise 1 (a)" in out
+    assert "❌ NOT SOLVED YET  Exercise 2 (b): value is 3, expected 4" in out
+    assert "NotImplementedError" in out and "TypeError" in out
+    assert "x should be a number" in out and "x = 1.5000, expected 1.0000" in out
+    assert "1 of 6 exercises solved" in out
+    parsed = grading.parse_results(out)
+    assert parsed == [("Exercise 1 (a)", True), ("Exercise 2 (b)", False), ("Exercise 3 (c)", False),
+                      ("Exercise 4 (d)", False), ("Exercise 5 (e)", False), ("Exercise 6 (f)", False)]
+
+
+def test_image_grid_titles_and_errors():
+    imgs = np.random.default_rng(0).random((5, 1, 8, 8))
+    fig = plots.image_grid(imgs, [1, 2, 3, 4, 5], [1, 2, 0, 4, 5], ncols=3)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["1→1", "2→2", "3→0", "4→4", "5→5"]
+    assert fig.axes[2].title.get_color() == "crimson"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="5 images but 2 labels"):
+        plots.image_grid(imgs, [1, 2])
+    with pytest.raises(ValueError, match="shape"):
+        plots.image_grid(np.zeros((3, 2, 2, 2, 2)))
+
+
+def test_confusion_matrix_counts():
+    ax = plots.confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1])
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["1", "1", "0", "2"]
+    plt.close("all")
+    with pytest.raises(ValueError, match="2 true labels but 1"):
+        plots.confusion_matrix([0, 1], [0])
+
+
+def test_decision_boundary_draws_and_checks_shapes():
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    y = np.array([0, 1, 1])
+    calls = []
+
+    def proba(Z):
+        calls.append(Z.shape)
+        p1 = (Z.sum(1) > 0.5).astype(float)
+        return np.c_[1 - p1, p1]
+
+    ax = plots.decision_boundary(proba, X, y, resolution=20, highlight=np.array([True, False, False]))
+    assert calls == [(400, 2)] and ax.get_legend() is not None
+    plt.close("all")
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        plots.decision_boundary(proba, np.zeros((3, 3)), y)
+
+
+def test_mistake_browser_updates_its_text_line():
+    rng = np.random.default_rng(0)
+    images = rng.random((6, 1, 8, 8))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    proba = np.eye(3)[[0, 2, 1, 1, 1, 2]] * 0.7 + 0.1
+    panel = widgets.mistake_browser(images, y, proba)
+    (klass, step), label, picture = panel.children[0].children, panel.children[1], panel.children[2]
+    assert label.value.startswith("mistake 1 of 3 (true 1): predicted 2 with p = 0.80")
+    assert picture.value[:4] == b"\x89PNG"
+    step.value = 2
+    assert label.value.startswith("mistake 2 of 3 (true 2)")
+    klass.value = 0
+    assert label.value.startswith("mistake 1 of 1 (true 0): predicted 1")
+    assert "modelsec-result" in label._dom_classes
+    with pytest.raises(ValueError, match="6 images, 5 labels"):
+        widgets.mistake_browser(images, y[:5], proba)
+
+
+def test_threat_model_covers_lessons_01_to_09_with_known_ids():
+    numbers = [les.number for les in threat_model.CURRICULUM]
+    assert numbers == [f"{i:02d}" for i in range(1, 10)]
+    for les in threat_model.CURRICULUM:
+        assert les.atlas and les.owasp
+        assert all(i in threat_model.ATLAS for i in les.atlas)
+        assert all(o in threat_model.OWASP_ML_TOP10 for o in les.owasp)
+    table = threat_model.table()
+    assert table.shape == (9, 4) and "ML02 Data Poisoning Attack" in table.loc["01 data poisoning", "OWASP ML Top 10"]
+    with pytest.raises(KeyError):
+        threat_model.lesson("10")
