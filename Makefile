@@ -16,7 +16,7 @@ PIP_QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
 PARAMS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: help venv run test test-unit test-notebooks lab labs clean clean-notebooks outputs
+.PHONY: help venv run test test-unit lab labs clean clean-notebooks outputs bench
 
 help:
 	@echo "make run    execute every lesson and solution into build/, write build/report.md"
@@ -24,6 +24,7 @@ help:
 	@echo "make lab    start JupyterLab on 127.0.0.1 with a token"
 	@echo "make labs   regenerate labs/ from solutions/"
 	@echo "make outputs  re-execute lessons and solutions in place (after editing them)"
+	@echo "make bench  time utils.attacks against torchattacks (build/bench.json)"
 	@echo "make clean  remove build output and caches"
 
 $(STAMP): pyproject.toml environment.yml Makefile
@@ -42,15 +43,19 @@ run: venv
 	$(BIN)/python -m utils.runner $(PARAMS)
 
 test: venv
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope \
 		tests notebooks solutions --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/sanitize.cfg -p no:cacheprovider
 
 test-unit: venv
 	$(BIN)/python -m pytest -m "not notebooks" tests -p no:cacheprovider
 
+bench: venv
+	$(BIN)/python -m utils.benchmarks
+
 lab: venv
-	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --ServerApp.root_dir=$(CURDIR)
+	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --ServerApp.root_dir=$(CURDIR) \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 labs: venv
 	$(BIN)/python -m utils.notebooks labs

@@ -38,9 +38,7 @@ def test_solution_passes_every_check(solution):
     assert not failed, f"{solution.name}: checks not passing in the committed solution: {failed}"
 
 
-@pytest.mark.notebooks
-@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
-def test_lab_runs_and_reports_unsolved(solution):
+def _lab_runs_and_reports_unsolved(solution: Path) -> None:
     lab = ROOT / "labs" / solution.name
     nb = execute(lab)  # raises CellExecutionError if a stub cell fails
     lab_results = grading.parse_results(output_text(nb))
@@ -50,3 +48,12 @@ def test_lab_runs_and_reports_unsolved(solution):
     assert not solved, f"{lab.name}: a stub passes its check, so the check cannot fail: {solved}"
     assert [n for n, _ in lab_results] == [n for n, _ in sol_results], \
         "the lab and its solution run different checks"
+
+
+# One test class per lab, so that pytest-xdist (--dist loadscope) spreads the
+# lab executions over its workers instead of running them all in one.
+for _sol in SOLUTIONS:
+    _name = "TestLab" + "".join(w.title() for w in _sol.stem.split("_"))
+    globals()[_name] = pytest.mark.notebooks(type(_name, (), {
+        "test_lab_runs_and_reports_unsolved": lambda self, _s=_sol: _lab_runs_and_reports_unsolved(_s),
+    }))
