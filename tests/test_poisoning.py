@@ -1,0 +1,283 @@
+"""Unit tests of utils.poisoning: label flipping and backdoors (lessons 01 and 02)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from utils import poisoning as P
+
+
+@pytest.fixture
+def labels():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 4, size=200)
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(1)
+    X = (rng.random((60, 1, 8, 8)) * 0.5).astype(np.float32)
+    y = np.arange(60) % 3
+    return X, y
+
+
+def _proba(n, k, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.random((n, k))
+    return p / p.sum(1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- label flipping
+
+
+def test_random_flip_changes_exactly_the_requested_share_to_other_classes(labels):
+    yp, idx = P.random_flip(labels, 0.25, n_classes=4, seed=3)
+    assert len(idx) == 50 and np.all(np.diff(idx) > 0)
+    changed = np.flatnonzero(yp != labels)
+    np.testing.assert_array_equal(changed, idx)
+    assert yp.min() >= 0 and yp.max() < 4
+
+
+def test_random_flip_is_deterministic_and_seed_dependent(labels):
+    a, ia = P.random_flip(labels, 0.3, seed=5)
+    b, ib = P.random_flip(labels, 0.3, seed=5)
+    c, ic = P.random_flip(labels, 0.3, seed=6)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ia, ib)
+    assert not np.array_equal(ia, ic)
+
+
+def test_rate_zero_and_one(labels):
+    yp, idx = P.random_flip(labels, 0.0)
+    assert len(idx) == 0 and np.array_equal(yp, labels)
+    yp, idx = P.random_flip(labels, 1.0)
+    assert len(idx) == len(labels) and np.all(yp != labels)
+
+
+def test_margins_and_runner_up():
+    proba = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6], [0.4, 0.5, 0.1]])
+    y = np.array([0, 1, 1])
+    np.testing.assert_allclose(P.margins(proba, y), [0.5, -0.3, 0.1])
+    np.testing.assert_array_equal(P.runner_up(proba, y), [1, 2, 0])
+
+
+def test_targeted_flip_takes_the_highest_scores_first():
+    y = np.array([0, 1, 0, 1, 0, 1])
+    scores = np.array([0.1, 0.9, 0.5, 0.2, 0.8, 0.0])
+    yp, idx = P.targeted_flip(y, scores, 0.5)
+    np.testing.assert_array_equal(idx, [1, 2, 4])
+    np.testing.assert_array_equal(yp, [0, 0, 1, 1, 1, 1])
+
+
+def test_targeted_flip_needs_new_labels_beyond_two_classes(labels):
+    with pytest.raises(ValueError, match="new_labels"):
+        P.targeted_flip(labels, np.zeros(len(labels)), 0.1)
+    with pytest.raises(ValueError, match="differ from the true labels"):
+        P.targeted_flip(labels, np.zeros(len(labels)), 0.1, new_labels=labels)
+
+
+def test_flip_labels_boundary_and_confident_pick_opposite_ends(labels):
+    proba = _proba(len(labels), 4)
+    m = P.margins(proba, labels)
+    _, near = P.flip_labels(labels, 0.1, "boundary", proba=proba)
+    _, far = P.flip_labels(labels, 0.1, "confident", proba=proba)
+    assert np.abs(m[near]).mean() < np.abs(m[far]).mean()
+    assert m[far].min() >= np.sort(m)[-len(far)]
+    yp, idx = P.flip_labels(labels, 0.1, "confident", proba=proba)
+    np.testing.assert_array_equal(yp[idx], P.runner_up(proba, labels)[idx])
+
+
+def test_class_flip_only_touches_the_source_class(labels):
+    yp, idx = P.class_flip(labels, source=2, target=0, poison_rate=0.1, seed=1)
+    assert len(idx) == 20
+    assert np.all(labels[idx] == 2) and np.all(yp[idx] == 0)
+    assert np.array_equal(np.delete(yp, idx), np.delete(labels, idx))
+
+
+def test_class_flip_rejects_too_many(labels):
+    with pytest.raises(ValueError, match="has only"):
+        P.class_flip(labels, 2, 0, 0.9)
+    with pytest.raises(ValueError, match="must differ"):
+        P.class_flip(labels, 1, 1, 0.1)
+
+
+@pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan"), "0.2", True, None])
+def test_bad_poison_rate_is_rejected(labels, images, rate):
+    X, y = images
+    with pytest.raises(ValueError, match="poison_rate must be a number in \\[0, 1\\]"):
+        P.random_flip(labels, rate)
+    with pytest.raises(ValueError, match="poison_rate"):
+        P.poison_backdoor(X, y, P.Trigger(), 0, rate)
+    with pytest.raises(ValueError, match="poison_rate"):
+        P.clean_label_poison(X, y, P.Trigger(), 0, rate)
+
+
+def test_bad_labels_are_rejected(labels):
+    with pytest.raises(ValueError, match="integers"):
+        P.random_flip(labels.astype(float), 0.1)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\]"):
+        P.random_flip(labels, 0.1, n_classes=3)
+    with pytest.raises(ValueError, match="1-D"):
+        P.random_flip(labels.reshape(20, 10), 0.1)
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        P.flip_labels(labels, 0.1, "smart")
+    with pytest.raises(ValueError, match="needs proba"):
+        P.flip_labels(labels, 0.1, "boundary")
+    with pytest.raises(ValueError, match="source label"):
+        P.flip_labels(labels, 0.1, "class", source=7, target=0)
+
+
+def test_length_mismatch_is_rejected(labels, images):
+    X, y = images
+    with pytest.raises(ValueError, match="differ in length"):
+        P.targeted_flip(labels, np.zeros(len(labels) - 1), 0.1, new_labels=(labels + 1) % 4)
+    with pytest.raises(ValueError, match="differ in length"):
+        P.margins(_proba(10, 4), labels)
+    with pytest.raises(ValueError, match="differ in length: 60 inputs, 59 labels"):
+        P.poison_backdoor(X, y[:-1], P.Trigger(), 0, 0.1)
+    with pytest.raises(ValueError, match="differ in length"):
+        P.attack_success_rate(lambda Z: np.zeros(len(Z)), X, y[:-1], P.Trigger(), 0)
+
+
+def test_flipping_never_modifies_its_inputs(labels):
+    proba = _proba(len(labels), 4)
+    y0, p0 = labels.copy(), proba.copy()
+    for strategy in P.FLIP_STRATEGIES:
+        P.flip_labels(labels, 0.2, strategy, proba=proba, source=1, target=2)
+    P.targeted_flip(labels, np.arange(len(labels)), 0.2, new_labels=(labels + 1) % 4)
+    np.testing.assert_array_equal(labels, y0)
+    np.testing.assert_array_equal(proba, p0)
+
+
+# --------------------------------------------------------------------------- triggers and backdoors
+
+
+def test_standard_backdoor_is_the_documented_attack():
+    s = P.STANDARD_BACKDOOR
+    assert s.trigger == P.Trigger(size=3, row=5, col=5, pattern="checker")
+    assert (s.target, s.poison_rate, s.seed) == (0, 0.05, 0)
+    with pytest.raises(Exception):
+        s.target = 1  # frozen
+
+
+def test_checker_trigger_pixels():
+    X = np.zeros((1, 1, 8, 8), dtype=np.float32)
+    out = P.apply_trigger(X, P.Trigger(size=3, row=5, col=5))[0, 0]
+    expected = np.zeros((8, 8), dtype=np.float32)
+    expected[5:8, 5:8] = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
+    np.testing.assert_array_equal(out, expected)
+    # anchored at the patch's corner: a 1-pixel trigger is bright wherever it is
+    for r, c in [(0, 0), (0, 1), (3, 4)]:
+        assert P.apply_trigger(X, P.Trigger(size=1, row=r, col=c))[0, 0, r, c] == 1.0
+
+
+def test_blended_trigger_mixes_every_pixel(images):
+    X, _ = images
+    t = P.blended_trigger(alpha=0.2, seed=3)
+    out = P.apply_trigger(X, t)
+    mask, patch = t.mask_and_patch(8, 8)
+    np.testing.assert_allclose(out, 0.8 * X + 0.2 * patch, atol=1e-6)
+    assert np.all(out != X)
+    assert not np.array_equal(patch, P.blended_trigger(0.2, seed=4).mask_and_patch(8, 8)[1])
+    with pytest.raises(ValueError, match="alpha"):
+        P.blended_trigger(0.0)
+
+
+@pytest.mark.parametrize("trigger, message", [
+    (P.Trigger(size=9, row=0, col=0), "larger than the 8×8 image"),
+    (P.Trigger(size=3, row=6, col=0), "does not fit"),
+    (P.Trigger(size=2, row=-1, col=0), "does not fit"),
+    (P.Trigger(size=0), "positive integer"),
+    (P.Trigger(alpha=1.5), "alpha"),
+    (P.Trigger(value=2.0), "value"),
+    (P.Trigger(pattern="stripes"), "pattern"),
+])
+def test_bad_triggers_are_rejected(images, trigger, message):
+    X, y = images
+    with pytest.raises(ValueError, match=message):
+        P.apply_trigger(X, trigger)
+    with pytest.raises(ValueError, match=message):
+        P.poison_backdoor(X, y, trigger, 0, 0.0)
+
+
+def test_poison_backdoor_relabels_only_other_classes(images):
+    X, y = images
+    Xp, yp, idx = P.poison_backdoor(X, y, P.Trigger(size=2, row=0, col=0), target=1, poison_rate=0.2, seed=2)
+    assert len(idx) == 12
+    assert np.all(y[idx] != 1) and np.all(yp[idx] == 1)
+    np.testing.assert_array_equal(Xp[idx], P.apply_trigger(X[idx], P.Trigger(size=2, row=0, col=0)))
+    rest = np.setdiff1d(np.arange(len(y)), idx)
+    np.testing.assert_array_equal(Xp[rest], X[rest])
+    np.testing.assert_array_equal(yp[rest], y[rest])
+    again = P.poison_backdoor(X, y, P.Trigger(size=2, row=0, col=0), 1, 0.2, seed=2)
+    np.testing.assert_array_equal(again[2], idx)
+
+
+def test_bad_target_is_rejected(images):
+    X, y = images
+    for target in (3, -1, 1.0, True):
+        with pytest.raises(ValueError, match="target label must be a class index"):
+            P.poison_backdoor(X, y, P.Trigger(), target, 0.1)
+    with pytest.raises(ValueError, match="target label must be a class index in \\[0, 9\\]"):
+        P.clean_label_poison(X, y, P.Trigger(), 10, 0.1, n_classes=10)
+    with pytest.raises(ValueError, match="only 40 are not already"):
+        P.poison_backdoor(X, y, P.Trigger(), 0, 0.9)
+
+
+def test_clean_label_poison_keeps_every_label(images):
+    X, y = images
+    Xp, yp, idx = P.clean_label_poison(X, y, P.Trigger(), target=2, poison_rate=0.1)
+    assert len(idx) == 6 and np.all(y[idx] == 2)
+    np.testing.assert_array_equal(yp, y)
+    assert not np.array_equal(Xp[idx], X[idx])
+    hard = np.zeros_like(X)
+    Xh, _, idx_h = P.clean_label_poison(X, y, P.Trigger(), 2, 0.1, X_hard=hard)
+    np.testing.assert_array_equal(Xh[idx_h], P.apply_trigger(hard[idx_h], P.Trigger()))
+    with pytest.raises(ValueError, match="has only 20"):
+        P.clean_label_poison(X, y, P.Trigger(), 2, 0.5)
+    with pytest.raises(ValueError, match="X_hard"):
+        P.clean_label_poison(X, y, P.Trigger(), 2, 0.1, X_hard=hard[:3])
+
+
+def test_backdoor_functions_never_modify_their_inputs(images):
+    X, y = images
+    X0, y0 = X.copy(), y.copy()
+    P.apply_trigger(X, P.Trigger())
+    P.poison_backdoor(X, y, P.Trigger(), 0, 0.3)
+    P.clean_label_poison(X, y, P.Trigger(), 0, 0.1, X_hard=X)
+    P.STANDARD_BACKDOOR.poison(X, y)
+    P.attack_success_rate(lambda Z: np.zeros(len(Z), dtype=int), X, y, P.Trigger(), 0)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+def test_attack_success_rate_counts_only_other_classes(images):
+    X, y = images
+    t = P.Trigger(size=2, row=0, col=0)
+    # a "model" that answers 0 exactly when the corner pixel is bright
+    predict = lambda Z: np.where(Z[:, 0, 0, 0] == 1.0, 0, 1)  # noqa: E731
+    assert P.attack_success_rate(predict, X, y, t, target=0) == 1.0
+    assert P.attack_success_rate(lambda Z: np.ones(len(Z), dtype=int), X, y, t, target=0) == 0.0
+    with pytest.raises(ValueError, match="no test examples outside"):
+        P.attack_success_rate(predict, X[y == 0], y[y == 0], t, target=0)
+
+
+def test_standard_backdoor_on_a_tiny_model():
+    """End to end on a small synthetic set: a logistic regression learns the trigger."""
+    import torch
+
+    from utils import training
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    y = np.arange(300) % 3
+    X = np.zeros((300, 1, 8, 8), dtype=np.float32)
+    for k in range(3):  # each class lights one row band, with noise
+        X[y == k, 0, 2 * k:2 * k + 2, :4] = 0.8
+    X = np.clip(X + rng.random(X.shape).astype(np.float32) * 0.2, 0, 1).astype(np.float32)
+    spec = P.BackdoorSpec(P.Trigger(size=2, row=6, col=6), target=0, poison_rate=0.1)
+    Xp, yp, _ = spec.poison(X, y)
+    model = training.fit(training.preset("logreg", epochs=30, lr=0.05), Xp, yp, 3, cache=False)
+    result = P.evaluate_backdoor(model, X, y, spec.trigger, spec.target)
+    assert result["clean_accuracy"] > 0.95
+    assert result["asr"] > 0.9
