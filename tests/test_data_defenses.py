@@ -1,0 +1,350 @@
+"""Unit tests of utils.data_defenses (tiny synthetic data, a few seconds in all)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from utils import data_defenses as dd
+from utils import models, training
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+def blobs(n_per_class: int = 60, n_classes: int = 3, dim: int = 6, seed: int = 0):
+    """Well-separated Gaussian classes."""
+    centers = np.random.default_rng(0).normal(0, 6, size=(n_classes, dim))  # the same for every seed
+    rng = np.random.default_rng(seed + 100)
+    X = np.concatenate([c + rng.normal(0, 1, size=(n_per_class, dim)) for c in centers])
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    return X, y
+
+
+def backdoored_features(seed: int = 0):
+    """Three classes; 15 examples of class 0 carry a strong extra direction ("the trigger")."""
+    X, y = blobs(seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    poisoned = np.sort(rng.choice(np.flatnonzero(y == 0), size=15, replace=False))
+    X = X.copy()
+    X[poisoned] += np.array([8.0, -8.0, 8.0, 0, 0, 0])
+    return X, y, poisoned
+
+
+def images(n: int = 40, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, size=(n, 1, 4, 4)).astype(np.float32)
+    y = np.arange(n) % 4
+    return X, y
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def test_validate_clean_data_passes_every_check():
+    X, y = images()
+    report = dd.validate(X, y, n_classes=4, input_shape=(1, 4, 4), reference=y)
+    assert report.ok
+    assert [f.check for f in report] == ["schema", "value range", "duplicates", "near-duplicates", "class balance"]
+    assert all(f.status == "pass" for f in report)
+    text = str(report)
+    assert text.startswith("Data validation of 40 examples: 5 of 5 checks passed")
+    assert "PASS  schema" in text
+
+
+def test_validate_reports_each_problem_with_indices():
+    X, y = images()
+    X, y = X.copy(), y.copy()
+    X[3, 0, 0, 0] = np.nan
+    X[5] *= 255
+    X[10], y[10] = X[11], (y[11] + 1) % 4
+    X[20], y[20] = np.clip(X[21] + 0.01, 0, 1), (y[21] + 1) % 4
+    report = dd.validate(X, y, n_classes=4, input_shape=(1, 4, 4), near_duplicate_distance=0.2)
+    assert not report.ok
+    assert report["value range"].status == "fail"
+    assert report["value range"].indices == (3, 5)
+    assert "NaN" in report["value range"].details and "outside [0, 1]" in report["value range"].details
+    assert report["duplicates"].status == "fail" and report["duplicates"].indices == (10, 11)
+    assert report["near-duplicates"].status == "fail" and report["near-duplicates"].indices == (20, 21)
+    assert report["class balance"].status == "skip"
+    assert "FAIL  duplicates" in str(report)
+
+
+def test_validate_same_label_copies_warn():
+    X, y = images()
+    X = X.copy()
+    X[10] = X[14]  # same label (10 % 4 == 14 % 4)
+    report = dd.validate(X, y, n_classes=4)
+    assert report["duplicates"].status == "warn"
+    assert report["duplicates"].indices == (14,)
+    assert report.ok  # warnings are not failures
+
+
+def test_validate_schema_and_balance_failures():
+    X, y = images()
+    y = y.copy()
+    y[0] = 7
+    report = dd.validate(X, y, n_classes=4, input_shape=(1, 8, 8))
+    assert report["schema"].status == "fail"
+    assert "expected (1, 8, 8)" in report["schema"].details and "outside [0, 3]" in report["schema"].details
+    assert report["schema"].indices == (0,)
+
+    X, y = images(80)
+    skewed = np.concatenate([y, np.zeros(20, dtype=y.dtype)])
+    Xs = np.concatenate([X, X[:20] * 0.5])
+    report = dd.validate(Xs, skewed, n_classes=4, reference=np.full(4, 0.25), balance_tolerance=0.05)
+    assert report["class balance"].status == "fail"
+    assert report["class balance"].indices == (0,)
+    assert "class 0: 40.0% vs 25.0%" in report["class balance"].details
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"y": np.zeros(39, dtype=int)}, "40 inputs but 39 labels"),
+    ({"X": np.zeros((0, 1, 4, 4)), "y": np.zeros(0, dtype=int)}, "empty data"),
+    ({"X": np.zeros(40)}, "one row per example"),
+    ({"balance_tolerance": 1.5}, "balance_tolerance must be a number in [0, 1]"),
+    ({"near_duplicate_distance": 0}, "near_duplicate_distance"),
+    ({"value_range": (1, 0)}, "value_range"),
+    ({"n_classes": 1}, "n_classes"),
+    ({"reference": np.array([0.5, 0.6, 0.0, 0.0])}, "summing to 1"),
+])
+def test_validate_bad_input_raises(kwargs, message):
+    X, y = images()
+    args = {"X": X, "y": y, "n_classes": 4, **kwargs}
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        dd.validate(args.pop("X"), args.pop("y"), **args)
+
+
+def test_finding_rejects_unknown_status():
+    with pytest.raises(ValueError, match="status"):
+        dd.Finding("schema", "ok", "")
+
+
+# --------------------------------------------------------------------------- metrics and thresholds
+
+
+def test_detection_metrics_by_hand():
+    flags = np.array([True, True, False, False, True, False])
+    m = dd.detection_metrics(flags, np.array([0, 2]))
+    assert (m.true_positives, m.false_positives, m.flagged, m.poisoned) == (1, 2, 3, 2)
+    assert m.precision == pytest.approx(1 / 3)
+    assert m.recall == pytest.approx(1 / 2)
+    assert m.fpr == pytest.approx(2 / 4)
+    same = dd.detection_metrics(flags, np.array([True, False, True, False, False, False]))
+    assert same == m
+    assert str(m) == "flagged 3 of 6: precision 0.333, recall 0.500, FPR 0.500"
+    nothing = dd.detection_metrics(np.zeros(4, bool), np.array([1]))
+    assert (nothing.precision, nothing.recall, nothing.fpr) == (0.0, 0.0, 0.0)
+
+
+def test_detection_metrics_bad_input():
+    with pytest.raises(ValueError, match="boolean mask"):
+        dd.detection_metrics(np.array([1, 0]), [0])
+    with pytest.raises(ValueError, match=r"indices must be in \[0, 2\]"):
+        dd.detection_metrics(np.zeros(3, bool), np.array([5]))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        dd.detection_metrics(np.zeros(3, bool), np.zeros(4, bool))
+    with pytest.raises(ValueError, match="empty"):
+        dd.detection_metrics(np.zeros(0, bool), np.array([], dtype=int))
+
+
+def test_flag_top_and_recall_at_fpr():
+    scores = np.array([0.1, 0.9, 0.5, 0.9, 0.0])
+    assert dd.flag_top(scores, 0.4).tolist() == [False, True, False, True, False]
+    assert not dd.flag_top(scores, 0.0).any() and dd.flag_top(scores, 1.0).all()
+    recall, threshold = dd.recall_at_fpr(scores, np.array([1, 3]), max_fpr=0.0)
+    assert recall == 1.0 and threshold == pytest.approx(0.9)
+    for bad in (-0.1, 1.1, float("nan"), True):
+        with pytest.raises(ValueError, match="fraction"):
+            dd.flag_top(scores, bad)
+    with pytest.raises(ValueError, match="max_fpr"):
+        dd.recall_at_fpr(scores, np.array([1]), max_fpr=2)
+    with pytest.raises(ValueError, match="both poisoned and clean"):
+        dd.recall_at_fpr(scores, np.zeros(5, bool))
+
+
+def test_detection_is_read_only_and_checks_shapes():
+    flags = np.array([True, False])
+    det = dd.Detection("x", flags, np.array([1.0, 0.0]))
+    flags[0] = False  # the detection keeps its own copy
+    assert det.flags.tolist() == [True, False] and det.n_flagged == 1
+    with pytest.raises(ValueError):
+        det.flags[0] = False
+    with pytest.raises(ValueError, match="scores of shape"):
+        dd.Detection("x", np.zeros(3, bool), np.zeros(2))
+
+
+# --------------------------------------------------------------------------- anomaly detection and labels
+
+
+def test_isolation_forest_finds_outliers_deterministically():
+    X, y = blobs()
+    X = X.copy()
+    X[[5, 70, 150]] += 40.0
+    a = dd.isolation_forest(X, contamination=3 / len(X), seed=0)
+    b = dd.isolation_forest(X, contamination=3 / len(X), seed=0)
+    assert a.indices.tolist() == [5, 70, 150]
+    np.testing.assert_array_equal(a.scores, b.scores)
+    with pytest.raises(ValueError, match="contamination"):
+        dd.isolation_forest(X, contamination=1.5)
+    with pytest.raises(ValueError, match="NaN"):
+        dd.isolation_forest_scores(np.full((4, 2), np.nan))
+
+
+def test_label_issues_and_knn_find_flipped_labels():
+    X, y = blobs()
+    y_bad = y.copy()
+    flipped = np.array([3, 64, 130, 175])
+    y_bad[flipped] = (y[flipped] + 1) % 3
+    X_before, y_before = X.copy(), y_bad.copy()
+    issues = dd.label_issues(X, y_bad)
+    assert set(flipped) <= set(issues.indices.tolist())
+    assert issues.metrics(flipped).fpr <= 0.02
+    knn = dd.knn_label_disagreement(X, y_bad, k=5)
+    assert knn.indices.tolist() == flipped.tolist()
+    np.testing.assert_array_equal(X, X_before)
+    np.testing.assert_array_equal(y_bad, y_before)
+
+
+@pytest.mark.parametrize("fn", [dd.label_issues, dd.knn_label_disagreement, dd.spectral_signature_scores,
+                                dd.activation_clustering, dd.out_of_fold_proba])
+def test_defenses_reject_bad_input(fn):
+    X, y = blobs()
+    with pytest.raises(ValueError, match="180 inputs but 179 labels"):
+        fn(X, y[:-1])
+    with pytest.raises(ValueError, match="empty data"):
+        fn(np.zeros((0, 3)), np.zeros(0, dtype=int))
+    with pytest.raises(ValueError, match=r"shape \(N, d\)"):
+        fn(X[:, 0], y)
+    with pytest.raises(ValueError, match="integers"):
+        fn(X, y.astype(float))
+
+
+def test_option_ranges():
+    X, y = blobs()
+    with pytest.raises(ValueError, match="threshold"):
+        dd.knn_label_disagreement(X, y, threshold=-0.5)
+    with pytest.raises(ValueError, match="k must be"):
+        dd.knn_label_disagreement(X, y, k=0)
+    with pytest.raises(ValueError, match="fewer than n_folds"):
+        dd.out_of_fold_proba(X[:9], np.array([0, 0, 0, 1, 1, 1, 2, 2, 2]), n_folds=5)
+    with pytest.raises(ValueError, match="expected_fraction"):
+        dd.spectral_signatures(X, y, expected_fraction=2)
+    with pytest.raises(ValueError, match="do not occur"):
+        dd.spectral_signatures(X, y, classes=[7])
+    with pytest.raises(ValueError, match="max_size"):
+        dd.activation_clustering(X, y, max_size=0.8)
+    with pytest.raises(ValueError, match="reference must be a pair"):
+        dd.activation_clustering(X, y, reference=X)
+    with pytest.raises(ValueError, match="columns"):
+        dd.activation_clustering(X, y, reference=(X[:, :3], y))
+
+
+# --------------------------------------------------------------------------- representation-based
+
+
+def test_spectral_scores_match_the_definition_and_rank_poison_first():
+    X, y, poisoned = backdoored_features()
+    scores = dd.spectral_signature_scores(X, y)
+    R = X[y == 0] - X[y == 0].mean(0)
+    v = np.linalg.svd(R, full_matrices=False)[2][0]
+    np.testing.assert_allclose(scores[y == 0], (R @ v) ** 2)
+    assert set(np.argsort(-scores)[:15]) == set(poisoned)
+    det = dd.spectral_signatures(X, y, expected_fraction=0.25, factor=1.0, classes=[0])
+    assert det.n_flagged == 15 and det.metrics(poisoned).recall == 1.0
+    everywhere = dd.spectral_signatures(X, y, expected_fraction=0.1)
+    assert everywhere.n_flagged == 3 * 9  # ceil(1.5 * 0.1 * 60) per class
+
+
+def test_activation_clustering_flags_the_poisoned_cluster():
+    X, y, poisoned = backdoored_features()
+    X0, y0 = X.copy(), y.copy()
+    a = dd.activation_clustering(X, y, n_components=3, seed=0)
+    b = dd.activation_clustering(X, y, n_components=3, seed=0)
+    assert a.indices.tolist() == poisoned.tolist()
+    np.testing.assert_array_equal(a.flags, b.flags)
+    row0 = a.per_class[0]
+    assert row0["flagged"] is True and row0["small_share"] == pytest.approx(0.25)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(y, y0)
+
+
+def test_activation_clustering_reference_spares_natural_substyles():
+    X, y, sub = backdoored_features()
+    # a trusted set where the same sub-cluster also occurs: a natural sub-style, not poison
+    with_substyle = backdoored_features(seed=5)[:2]
+    checked = dd.activation_clustering(X, y, n_components=3, reference=with_substyle)
+    assert checked.n_flagged == 0
+    assert checked.per_class[0]["reference_share"] == pytest.approx(0.25, abs=0.05)
+    # a trusted set without it: the cluster is still flagged
+    still = dd.activation_clustering(X, y, n_components=3, reference=blobs(seed=7))
+    assert still.indices.tolist() == sub.tolist()
+    assert still.per_class[0]["reference_share"] == 0.0
+
+
+def tiny_mlp():
+    return models.build_model("mlp", (1, 4, 4), 3, seed=0, hidden=(8, 5)).eval()
+
+
+def test_hidden_activations_layers():
+    model = tiny_mlp()
+    X, _ = images(10)
+    X0 = X.copy()
+    last = dd.hidden_activations(model, X, layer=-1, batch_size=3)
+    with training.torch.no_grad():
+        np.testing.assert_allclose(last, model.embed(training.to_tensor(X, "cpu")).numpy(), rtol=1e-6)
+    assert dd.hidden_activations(model, X, layer=0).shape == (10, 8)
+    np.testing.assert_array_equal(X, X0)
+    with pytest.raises(ValueError, match=r"layer must be an integer in \[-2, 1\]"):
+        dd.hidden_activations(model, X, layer=2)
+    with pytest.raises(ValueError, match="non-empty batch"):
+        dd.hidden_activations(model, X[:0])
+    model.train()
+    with pytest.raises(ValueError, match="training mode"):
+        dd.hidden_activations(model, X)
+
+
+# --------------------------------------------------------------------------- retraining and the widget
+
+
+def test_retrain_without(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELSEC_CACHE", str(tmp_path))
+    X, y = blobs(n_per_class=20)
+    X = X.astype(np.float32)
+    config = training.preset("logreg", epochs=3)
+    flags = np.zeros(len(y), bool)
+    flags[:5] = True
+    result = dd.retrain_without(config, X, y, flags, X, y)
+    assert result.removed == 5 and 0.0 <= result.accuracy <= 1.0 and result.asr is None
+    outcome = dd.evaluate_defense(dd.Detection("d", flags), np.arange(3), config, X, y, X, y, name="named")
+    assert outcome.name == "named" and outcome.metrics.recall == 1.0
+    assert outcome.retrained.accuracy == result.accuracy
+    table = dd.outcomes_table([outcome])
+    assert list(table.index) == ["named"] and table.loc["named", "precision"] == 0.6
+    with pytest.raises(ValueError, match="boolean mask"):
+        dd.retrain_without(config, X, y, flags[:-1], X, y)
+    with pytest.raises(ValueError, match="every example is flagged"):
+        dd.retrain_without(config, X, y, np.ones(len(y), bool), X, y)
+    with pytest.raises(ValueError, match="expected a Detection"):
+        dd.evaluate_defense(flags, [0], config, X, y, X, y)
+
+
+def test_threshold_panel_text_follows_the_slider(capsys):
+    pytest.importorskip("ipywidgets")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=100)
+    poisoned = np.arange(10)
+    scores[poisoned] += 3
+    panel = dd.threshold_panel({"s": scores}, poisoned, share=0.1)
+    printed = capsys.readouterr().out
+    label = panel.children[1]
+    assert printed.strip() == label.value
+    assert bytes(panel.children[2].value[:4]) == b"\x89PNG"
+    assert label.value.startswith("s: top 10.0% flagged (10) → precision")
+    slider = panel.children[0].children[1]
+    slider.value = 0.2
+    assert label.value.startswith("s: top 20.0% flagged (20) → precision 0.50, recall 1.00")
+    with pytest.raises(ValueError, match="share"):
+        dd.threshold_panel({"s": scores}, poisoned, share=0.5)
