@@ -9,7 +9,8 @@ tested, batched versions:
 - :func:`run_torchattacks`: one bridge to torchattacks ("FGSM", "PGD", "CW",
   "Square", "APGD", "AutoAttack") that hides its quirks (see its docstring);
   :func:`square` is the black-box Square attack through that bridge.
-- :func:`robust_accuracy`, :func:`perturbation_norms`: measuring the result.
+- :func:`robust_accuracy`, :func:`perturbation_norms`, :func:`robustness_curve`:
+  measuring the result.
 
 Every attack checks its inputs (``eps`` in [0, 1], images in [0, 1] and
 finite, one integer label per image, ``steps >= 1``) and raises ``ValueError``
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -59,9 +61,9 @@ def _labels(y, n: int, device: torch.device, name: str = "labels") -> torch.Tens
         raise ValueError(f"{name} must be integer class indices, got dtype {y.dtype}")
     if y.ndim != 1 or len(y) != n:
         raise ValueError(f"{name} must have shape ({n},) to match the {n} inputs, got {tuple(y.shape)}")
-    if n and y.min() < 0:
+    if n and int(y.min()) < 0:
         raise ValueError(f"{name} must be class indices >= 0, got {int(y.min())}")
-    return y.to(device).long()
+    return y.to(device=device, dtype=torch.long)
 
 
 def _as_tensors(model: nn.Module, x, y) -> tuple[torch.Tensor, torch.Tensor]:
@@ -71,10 +73,12 @@ def _as_tensors(model: nn.Module, x, y) -> tuple[torch.Tensor, torch.Tensor]:
     x = x.to(device=device, dtype=torch.float32)
     if x.ndim < 2:
         raise ValueError(f"inputs must have a batch dimension, e.g. (N, 1, 8, 8); got shape {tuple(x.shape)}")
-    if len(x) and not torch.isfinite(x).all():
-        raise ValueError("inputs contain NaN or infinite values")
-    if len(x) and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"inputs must be in [0, 1], got values in [{x.min().item():.3f}, {x.max().item():.3f}]")
+    if x.numel():
+        lo, hi = (float(v) for v in torch.aminmax(x))  # one pass; NaN fails both tests below
+        if not (lo >= 0.0 and hi <= 1.0):
+            if not torch.isfinite(x).all():
+                raise ValueError("inputs contain NaN or infinite values")
+            raise ValueError(f"inputs must be in [0, 1], got values in [{lo:.3f}, {hi:.3f}]")
     return x, _labels(y, len(x), device)
 
 
@@ -84,15 +88,30 @@ def _check_label_range(y: torch.Tensor, n_classes: int, name: str = "labels") ->
                          f"got {int(y.max())}")
 
 
+def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy; a label the model has no class for gets a clear ValueError."""
+    try:
+        return F.cross_entropy(logits, y)
+    except (IndexError, RuntimeError):
+        _check_label_range(y, logits.shape[1])
+        raise
+
+
 @contextlib.contextmanager
 def eval_mode(model: nn.Module):
-    """Run the model in eval mode inside the block, then restore its mode."""
-    was_training = model.training
-    model.eval()
+    """Run the model in eval mode inside the block, then restore the mode of each of its modules.
+
+    Only modules found in training mode are switched and switched back, so a
+    model already in eval mode costs one walk over its modules.
+    """
+    training = [m for m in model.modules() if m.training]
+    if training:
+        model.eval()
     try:
         yield model
     finally:
-        model.train(was_training)
+        for m in training:
+            m.training = True
 
 
 def fgsm(model: nn.Module, x, y, eps: float, targeted: bool = False) -> torch.Tensor:
@@ -106,9 +125,7 @@ def fgsm(model: nn.Module, x, y, eps: float, targeted: bool = False) -> torch.Te
     x, y = _as_tensors(model, x, y)
     with eval_mode(model):
         x_adv = x.clone().requires_grad_(True)
-        logits = model(x_adv)
-        _check_label_range(y, logits.shape[1])
-        loss = F.cross_entropy(logits, y)
+        loss = _loss(model(x_adv), y)
         grad, = torch.autograd.grad(loss, x_adv)
         step = -eps if targeted else eps
         return (x + step * grad.sign()).clamp(0, 1).detach()
@@ -136,12 +153,9 @@ def pgd(model: nn.Module, x, y, eps: float, alpha: float | None = None, steps: i
             x_adv = (x + noise).clamp(0, 1)
         lower, upper = (x - eps).clamp(min=0), (x + eps).clamp(max=1)
         step = -alpha if targeted else alpha
-        for i in range(steps):
+        for _ in range(steps):
             x_adv.requires_grad_(True)
-            logits = model(x_adv)
-            if i == 0:
-                _check_label_range(y, logits.shape[1])
-            loss = F.cross_entropy(logits, y)
+            loss = _loss(model(x_adv), y)
             grad, = torch.autograd.grad(loss, x_adv)
             x_adv = torch.min(torch.max(x_adv.detach() + step * grad.sign(), lower), upper)
         return x_adv.detach()
@@ -149,10 +163,14 @@ def pgd(model: nn.Module, x, y, eps: float, alpha: float | None = None, steps: i
 
 @torch.no_grad()
 def robust_accuracy(model: nn.Module, x_adv, y) -> float:
-    """Accuracy on (adversarial) inputs."""
+    """Accuracy on (adversarial) inputs (the model runs in eval mode; its mode is restored)."""
     x_adv, y = _as_tensors(model, x_adv, y)
+    if len(y) == 0:
+        raise ValueError("robust_accuracy needs at least one input")
     with eval_mode(model):
-        return float((model(x_adv).argmax(1) == y).float().mean())
+        logits = model(x_adv)
+    _check_label_range(y, logits.shape[1])
+    return float((logits.argmax(1) == y).float().mean())
 
 
 def perturbation_norms(x, x_adv) -> dict[str, np.ndarray]:
@@ -164,6 +182,33 @@ def perturbation_norms(x, x_adv) -> dict[str, np.ndarray]:
     d = (x_adv.cpu().float() - x.cpu().float()).flatten(1)
     return {"linf": d.abs().amax(1).numpy() if d.shape[1] else np.zeros(len(d)),
             "l2": d.norm(dim=1).numpy()}
+
+
+def robustness_curve(model: nn.Module, x, y, attack_fns: dict[str, Callable[..., torch.Tensor]],
+                     eps_values: Sequence[float]):
+    """Robust accuracy of each attack at each ε, as a tidy pandas DataFrame.
+
+    Args:
+        attack_fns: name -> ``fn(model, x, y, eps)`` returning adversarial images,
+            e.g. ``{"FGSM": fgsm, "PGD": functools.partial(pgd, steps=20)}``.
+        eps_values: L∞ budgets in [0, 1]; at ε = 0 no attack runs (the clean accuracy).
+    Returns:
+        columns ``attack``, ``eps``, ``robust_accuracy``, ``n`` (one row per pair),
+        ready for ``seaborn.lineplot(data=..., x="eps", y="robust_accuracy", hue="attack")``.
+    """
+    import pandas as pd
+
+    eps_values = [_check_eps(e) for e in eps_values]
+    if not attack_fns or not eps_values:
+        raise ValueError("robustness_curve needs at least one attack and one eps value")
+    x, y = _as_tensors(model, x, y)
+    clean = robust_accuracy(model, x, y)
+    rows = []
+    for name, fn in attack_fns.items():
+        for eps in eps_values:
+            acc = clean if eps == 0 else robust_accuracy(model, fn(model, x, y, eps), y)
+            rows.append({"attack": name, "eps": eps, "robust_accuracy": acc, "n": len(x)})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- torchattacks bridge
@@ -213,8 +258,8 @@ def run_torchattacks(name: str, model: nn.Module, x, y, eps: float, seed: int = 
       when the attack returns normally; here the mode is restored in every case.
     - C&W works in tanh space, where a pixel at exactly 0 or 1 maps to ±∞ and can
       never move (most of a digit's background is exactly 0): the inputs are
-      nudged by 1e-6 into (0, 1) for C&W, and an image C&W could not change is
-      returned exactly as given.
+      nudged by 1e-6 into (0, 1) for C&W (as in Carlini and Wagner's own code),
+      and every pixel C&W moved by at most 1e-5 is returned exactly as given.
     - AutoAttack and APGD need the number of classes: read from the model's output.
     """
     if name not in TORCHATTACKS_NAMES:
@@ -226,8 +271,6 @@ def run_torchattacks(name: str, model: nn.Module, x, y, eps: float, seed: int = 
             kwargs[key] = _check_int(kwargs[key], key)
     if "alpha" in kwargs:
         kwargs["alpha"] = _check_eps(kwargs["alpha"], "alpha")
-    if "eps" in kwargs or "seed" in kwargs:
-        raise ValueError("pass eps and seed as run_torchattacks arguments, not in kwargs")
     x, y = _as_tensors(model, x, y)
     if targeted and name not in TARGETED_NAMES:
         raise ValueError(f"{name} in torchattacks is untargeted only; targeted attacks: {', '.join(TARGETED_NAMES)}")
@@ -268,9 +311,8 @@ def run_torchattacks(name: str, model: nn.Module, x, y, eps: float, seed: int = 
         if targeted:
             atk.set_mode_targeted_by_label(quiet=True)
         x_adv = atk(x_in, target_labels if targeted else y).detach()
-    if name == "CW":
-        unchanged = (x_adv == x_in).flatten(1).all(1)
-        x_adv = torch.where(unchanged.view(-1, *[1] * (x.ndim - 1)), x, x_adv)
+    if name == "CW":  # pixels C&W left alone come back exactly (no nudge, no tanh round-off)
+        x_adv = torch.where((x_adv - x).abs() <= 1e-5, x, x_adv)
     # Projection onto the budget (C&W has none; the others only fix float round-off).
     return torch.min(torch.max(x_adv, (x - eps).clamp(min=0)), (x + eps).clamp(max=1)).detach()
 
@@ -286,5 +328,5 @@ def square(model: nn.Module, x, y, eps: float, n_queries: int = 1000, seed: int 
                             n_queries=_check_int(n_queries, "n_queries"), **kwargs)
 
 
-__all__ = ["fgsm", "pgd", "robust_accuracy", "perturbation_norms", "eval_mode",
+__all__ = ["fgsm", "pgd", "robust_accuracy", "perturbation_norms", "robustness_curve", "eval_mode",
            "run_torchattacks", "square", "TORCHATTACKS_NAMES", "TARGETED_NAMES"]
