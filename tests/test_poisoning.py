@@ -281,3 +281,81 @@ def test_standard_backdoor_on_a_tiny_model():
     result = P.evaluate_backdoor(model, X, y, spec.trigger, spec.target)
     assert result["clean_accuracy"] > 0.95
     assert result["asr"] > 0.9
+
+
+def test_trigger_at_named_positions():
+    assert P.trigger_at(3) == P.STANDARD_BACKDOOR.trigger
+    assert (P.trigger_at(1, "top-left").row, P.trigger_at(1, "top-left").col) == (0, 0)
+    assert (P.trigger_at(2, "centre").row, P.trigger_at(2, "centre").col) == (3, 3)
+    assert (P.trigger_at(2, "top-right").row, P.trigger_at(2, "top-right").col) == (0, 6)
+    with pytest.raises(ValueError, match="position must be one of"):
+        P.trigger_at(2, "middle")
+    with pytest.raises(ValueError, match=r"trigger size must be an integer in \[1, 8\]"):
+        P.trigger_at(9)
+
+
+# --------------------------------------------------------------------------- sweeps and panels
+
+
+@pytest.fixture
+def tiny_points(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELSEC_CACHE", str(tmp_path))
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(np.int64)
+    return X, y
+
+
+def test_flip_sweep_table_and_models(tiny_points):
+    from utils import training
+
+    X, y = tiny_points
+    cfg = training.preset("logreg", epochs=5, lr=0.1)
+    proba = np.stack([1 - (X[:, 0] > 0), (X[:, 0] > 0)], 1).astype(float) * 0.8 + 0.1
+    table, models = P.flip_sweep(cfg, X, y, X, y, [0.0, 0.2], ["random", "boundary"], proba=proba)
+    assert list(table.columns) == ["strategy", "poison_rate", "n_flipped", "test_accuracy"]
+    assert len(table) == 4 and set(table["n_flipped"]) == {0, 24}
+    assert models[("random", 0.0)] is models[("boundary", 0.0)]  # the clean model is trained once
+    assert table["test_accuracy"].between(0, 1).all()
+    with pytest.raises(ValueError, match="poison_rate"):
+        P.flip_sweep(cfg, X, y, X, y, [1.2])
+
+
+def test_backdoor_sweep_and_panels(tmp_path, monkeypatch, images):
+    from utils import training
+
+    monkeypatch.setenv("MODELSEC_CACHE", str(tmp_path))
+    X, y = images
+    cfg = training.preset("logreg", epochs=3, lr=0.05)
+    triggers = {(s, p): P.trigger_at(s, p) for s in (1, 2) for p in ("top-left", "centre")}
+    table, models = P.backdoor_sweep(cfg, X, y, X, y, triggers, [0.1], target=0)
+    assert len(table) == 4 and set(table["n_poisoned"]) == {6}
+    assert table[["clean_accuracy", "asr"]].stack().between(0, 1).all()
+    results = {k: {"model": models[(k, 0.1)], "trigger": t, "asr": 0.5, "clean_accuracy": 0.9}
+               for k, t in triggers.items()}
+    panel = P.backdoor_panel(results, X, y, 0, [1, 2], ["top-left", "centre"])
+    (size, where), label, image = panel.children[0].children, panel.children[1], panel.children[2]
+    before = label.value
+    assert "1×1 trigger at top-left" in before and image.value[:4] == b"\x89PNG"
+    where.value = "centre"
+    assert label.value != before and "at centre" in label.value
+    with pytest.raises(ValueError, match="no precomputed result"):
+        P.backdoor_panel(results, X, y, 0, [1, 3], ["top-left"])
+
+
+def test_flip_panel_updates_its_text(tiny_points):
+    from utils import training
+
+    X, y = tiny_points
+    cfg = training.preset("logreg", epochs=3, lr=0.1)
+    results = {}
+    for r in (0.0, 0.1):
+        yp, idx = P.random_flip(y, r)
+        model = training.fit(cfg, X, yp, 2)
+        results[("random", r)] = {"model": model, "y": yp, "flipped": idx,
+                                  "accuracy": training.accuracy(model, X, y)}
+    panel = P.flip_panel(results, X, {"random": "random flips"}, [0.0, 0.1], value=("random", 0.0))
+    rate, label = panel.children[0].children[1], panel.children[1]
+    assert label.value.startswith("random flips, poison rate 0.00 → test accuracy")
+    rate.value = 0.1
+    assert "poison rate 0.10" in label.value and "(12 of 120 labels flipped)" in label.value

@@ -8,7 +8,8 @@
 - Backdoors (02): :class:`Trigger` (a BadNets patch, or a blended pattern via
   :func:`blended_trigger`), :func:`apply_trigger`, :func:`poison_backdoor`
   (all-to-one, dirty label), :func:`clean_label_poison` (labels untouched),
-  :func:`attack_success_rate`, :func:`evaluate_backdoor`, and the course's
+  :func:`attack_success_rate`, :func:`evaluate_backdoor`, :func:`backdoor_sweep`,
+  :func:`trigger_at` (a patch at a named position), and the course's
   standard attack :data:`STANDARD_BACKDOOR`, reused by 03_data_defenses.
 
 Every function returns new arrays and never modifies its inputs; bad
@@ -333,6 +334,25 @@ class Trigger:
         return mask, patch
 
 
+#: Where :func:`trigger_at` can put a patch.
+POSITIONS = ("top-left", "top-right", "centre", "bottom-left", "bottom-right")
+
+
+def trigger_at(size: int, position: str = "bottom-right", image_size: int = 8,
+               pattern: str = "checker") -> Trigger:
+    """A ``size``×``size`` patch trigger at a named position of a square image (taught in 02_backdoors)."""
+    if not _is_int(size) or not 1 <= size <= image_size:
+        raise ValueError(f"trigger size must be an integer in [1, {image_size}] for a {image_size}×{image_size} "
+                         f"image, got {size!r}")
+    far, mid = image_size - size, (image_size - size) // 2
+    places = {"top-left": (0, 0), "top-right": (0, far), "centre": (mid, mid),
+              "bottom-left": (far, 0), "bottom-right": (far, far)}
+    if position not in places:
+        raise ValueError(f"position must be one of {list(POSITIONS)}, got {position!r}")
+    row, col = places[position]
+    return Trigger(size=int(size), row=row, col=col, pattern=pattern)
+
+
 def blended_trigger(alpha: float = 0.2, image_size: int = 8, seed: int = 0) -> Trigger:
     """A blended trigger (Chen et al., 2017): a fixed random pattern mixed into the whole image.
 
@@ -482,6 +502,49 @@ def evaluate_backdoor(model, X_test: np.ndarray, y_test: np.ndarray, trigger: Tr
             "asr": attack_success_rate(lambda Z: predict(model, Z), X_test, y_test, trigger, target)}
 
 
+def backdoor_sweep(config, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+                   triggers: dict, rates: Sequence[float], target: int = 0, seed: int = 0,
+                   n_classes: int | None = None):
+    """Train one backdoored model per (trigger, poison rate); measure clean accuracy and ASR.
+
+    Taught in 02_backdoors. ``triggers`` maps a name of your choice to a
+    :class:`Trigger`. Rate 0 is the clean model (trained once), evaluated with
+    each trigger. Models come from the cache of :func:`utils.training.fit`
+    when they were trained before.
+
+    Returns:
+        (table, models): a pandas DataFrame with columns ``trigger``, ``size``,
+        ``row``, ``col``, ``poison_rate``, ``n_poisoned``, ``clean_accuracy``,
+        ``asr``, and a dict ``{(name, rate): model}``.
+    """
+    import pandas as pd
+
+    from .training import fit
+
+    X_train, y_train = np.asarray(X_train), np.asarray(y_train)
+    _check_xy(X_train, y_train)
+    _check_xy(X_test, y_test)
+    _, n_classes = _check_labels(y_train, n_classes)
+    target = _check_target(target, n_classes)
+    for r in rates:
+        _check_rate(r)
+    rows, models, clean = [], {}, None
+    for name, trigger in triggers.items():
+        for rate in rates:
+            if float(rate) == 0.0:
+                if clean is None:
+                    clean = fit(config, X_train, y_train, n_classes)
+                model, n = clean, 0
+            else:
+                Xp, yp, idx = poison_backdoor(X_train, y_train, trigger, target, rate, seed=seed, n_classes=n_classes)
+                model, n = fit(config, Xp, yp, n_classes), len(idx)
+            models[(name, float(rate))] = model
+            scores = evaluate_backdoor(model, X_test, y_test, trigger, target)
+            rows.append({"trigger": name, "size": trigger.size, "row": trigger.row, "col": trigger.col,
+                         "poison_rate": float(rate), "n_poisoned": n, **scores})
+    return pd.DataFrame(rows), models
+
+
 # --------------------------------------------------------------------------- widget panels
 
 
@@ -547,6 +610,7 @@ def flip_panel(results: dict, X: np.ndarray, strategies: dict[str, str], rates: 
         decision_boundary(lambda Z: predict_proba(res["model"], Z), X, res["y"], ax=ax, resolution=120,
                           highlight=res["flipped"] if len(res["flipped"]) else None, highlight_label="flipped",
                           title=f"{strategies[s]}, rate {r:.2f}")
+        fig.tight_layout()
         image.value = _png(fig)
 
     attack.observe(redraw, names="value")
@@ -602,5 +666,5 @@ def backdoor_panel(results: dict, X_test: np.ndarray, y_test: np.ndarray, target
 
 __all__ = ["FLIP_STRATEGIES", "n_poisoned", "random_flip", "margins", "runner_up", "targeted_flip",
            "class_flip", "flip_labels", "flip_sweep", "Trigger", "blended_trigger", "BackdoorSpec",
-           "STANDARD_BACKDOOR", "apply_trigger", "poison_backdoor", "clean_label_poison",
+           "STANDARD_BACKDOOR", "POSITIONS", "trigger_at", "backdoor_sweep", "apply_trigger", "poison_backdoor", "clean_label_poison",
            "attack_success_rate", "evaluate_backdoor", "flip_panel", "backdoor_panel"]
