@@ -175,6 +175,8 @@ def test_bridge_rejects_bad_targeting(tiny):
         attacks.run_torchattacks("PGD", model, x, y, EPS, targeted=True, target_labels=y + 10)
     with pytest.raises(ValueError, match="unknown attack"):
         attacks.run_torchattacks("DeepFool", model, x, y, EPS)
+    with pytest.raises(ValueError, match="PGD: .*'step'"):
+        attacks.run_torchattacks("PGD", model, x, y, EPS, step=5)
 
 
 def test_cw_moves_pixels_that_are_exactly_zero(tiny):
@@ -400,7 +402,7 @@ def test_benchmark_report_and_verdicts(tmp_path):
            "seconds_torchattacks": 0.01, "time_ratio": 2.0}
     result = {"torch": "x", "torchattacks": "y", "threads": 1, "repeats": 1, "cross_checks": [row],
               "slow_attacks": [{"model": "mlp", "attack": "CW", "n": 5, "settings": "", "robust_acc": 0.1,
-                                "seconds": 1.0, "seconds_per_digit": 0.2}]}
+                                "seconds": 1.0}]}
     misses = benchmarks.verdicts(result)
     assert len(misses) == 2 and "gap" in misses[0] and "ratio" in misses[1]
     table = benchmarks.format_table(result)

@@ -221,6 +221,23 @@ def _torchattacks():
     return torchattacks
 
 
+def _build_attack(ta, name: str, model: nn.Module, eps: float, seed: int, n_classes: int, kwargs: dict):
+    kwargs = dict(kwargs)
+    if name == "FGSM":
+        return ta.FGSM(model, eps=eps, **kwargs)
+    if name == "PGD":  # the same defaults as pgd()
+        steps = kwargs.pop("steps", 10)
+        alpha = kwargs.pop("alpha", min(1.0, 2.5 * eps / steps))
+        return ta.PGD(model, eps=eps, alpha=alpha, steps=steps, **kwargs)
+    if name == "CW":
+        return ta.CW(model, **kwargs)
+    if name == "Square":
+        return ta.Square(model, eps=eps, seed=seed, **kwargs)
+    if name == "APGD":
+        return ta.APGD(model, eps=eps, seed=seed, **kwargs)
+    return ta.AutoAttack(model, eps=eps, seed=seed, n_classes=n_classes, **kwargs)
+
+
 def run_torchattacks(name: str, model: nn.Module, x, y, eps: float, seed: int = 0,
                      targeted: bool = False, target_labels=None, **kwargs) -> torch.Tensor:
     """Run a torchattacks attack with the course's conventions (taught in 04_adversarial_examples).
@@ -280,7 +297,9 @@ def run_torchattacks(name: str, model: nn.Module, x, y, eps: float, seed: int = 
         return x.clone()
     ta = _torchattacks()
     device = x.device
-    with eval_mode(model), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    cuda_ids = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with eval_mode(model), torch.random.fork_rng(devices=cuda_ids):
         torch.manual_seed(seed)
         with torch.no_grad():
             n_classes = int(model(x[:1]).shape[1])
@@ -294,20 +313,10 @@ def run_torchattacks(name: str, model: nn.Module, x, y, eps: float, seed: int = 
                 target_labels = _labels(target_labels, len(x), device, "target_labels")
                 _check_label_range(target_labels, n_classes, "target_labels")
         x_in = x.clamp(1e-6, 1 - 1e-6) if name == "CW" else x
-        if name == "FGSM":
-            atk = ta.FGSM(model, eps=eps, **kwargs)
-        elif name == "PGD":
-            steps = kwargs.pop("steps", 10)
-            alpha = kwargs.pop("alpha", min(1.0, 2.5 * eps / steps))
-            atk = ta.PGD(model, eps=eps, alpha=alpha, steps=steps, **kwargs)
-        elif name == "CW":
-            atk = ta.CW(model, **kwargs)
-        elif name == "Square":
-            atk = ta.Square(model, eps=eps, seed=seed, **kwargs)
-        elif name == "APGD":
-            atk = ta.APGD(model, eps=eps, seed=seed, **kwargs)
-        else:
-            atk = ta.AutoAttack(model, eps=eps, seed=seed, n_classes=n_classes, **kwargs)
+        try:
+            atk = _build_attack(ta, name, model, eps, seed, n_classes, kwargs)
+        except TypeError as err:  # an option the torchattacks class does not take
+            raise ValueError(f"{name}: {err}; see torchattacks.{name} for its options") from None
         if targeted:
             atk.set_mode_targeted_by_label(quiet=True)
         x_adv = atk(x_in, target_labels if targeted else y).detach()
