@@ -348,3 +348,24 @@ def test_threshold_panel_text_follows_the_slider(capsys):
     assert label.value.startswith("s: top 20.0% flagged (20) → precision 0.50, recall 1.00")
     with pytest.raises(ValueError, match="share"):
         dd.threshold_panel({"s": scores}, poisoned, share=0.5)
+
+
+def test_no_function_modifies_its_inputs(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELSEC_CACHE", str(tmp_path))
+    X, y, poisoned = backdoored_features()
+    Xi, yi = images()
+    ref = blobs(seed=7)
+    arrays = [X, y, poisoned, Xi, yi, *ref]
+    before = [a.copy() for a in arrays]
+    dd.validate(Xi, yi, n_classes=4, reference=yi)
+    dd.isolation_forest(X, 0.1)
+    dd.label_issues(X, y)
+    dd.knn_label_disagreement(X, y)
+    dd.spectral_signatures(X, y, 0.2)
+    dd.activation_clustering(X, y, n_components=3, reference=ref)
+    flags = np.zeros(len(y), bool)
+    dd.detection_metrics(flags, poisoned)
+    dd.retrain_without(training.preset("logreg", epochs=1), X, y, flags, X, y)
+    for a, b in zip(arrays, before):
+        np.testing.assert_array_equal(a, b)
+    assert not flags.any()
