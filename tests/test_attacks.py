@@ -366,6 +366,20 @@ def test_perturbation_norms(tiny):
         attacks.perturbation_norms(x[:3], x[:2])
 
 
+def test_project_linf(tiny):
+    model, x, y = tiny
+    x_cw = attacks.run_torchattacks("CW", model, x[:20], y[:20], 1.0, steps=20, lr=0.1)
+    for eps in (0.0, 0.05, 0.3):
+        p = attacks.project_linf(x[:20], x_cw, eps)
+        assert (p - x[:20]).abs().max() <= eps + 1e-6 and p.min() >= 0 and p.max() <= 1
+    assert torch.equal(attacks.project_linf(x[:20], x_cw, 0.05),
+                       attacks.run_torchattacks("CW", model, x[:20], y[:20], 0.05, steps=20, lr=0.1))
+    with pytest.raises(ValueError, match="same shape"):
+        attacks.project_linf(x[:2], x[:3], 0.1)
+    with pytest.raises(ValueError, match="eps"):
+        attacks.project_linf(x[:2], x[:2], -1)
+
+
 def test_robustness_curve(tiny):
     model, x, y = tiny
     curve = attacks.robustness_curve(model, x[:50], y[:50], {"FGSM": attacks.fgsm}, [0.0, 0.1, 0.3])

@@ -10,7 +10,7 @@ tested, batched versions:
   "Square", "APGD", "AutoAttack") that hides its quirks (see its docstring);
   :func:`square` is the black-box Square attack through that bridge.
 - :func:`robust_accuracy`, :func:`perturbation_norms`, :func:`robustness_curve`:
-  measuring the result.
+  measuring the result; :func:`project_linf` puts an unbounded result (C&W) on a budget.
 
 Every attack checks its inputs (``eps`` in [0, 1], images in [0, 1] and
 finite, one integer label per image, ``steps >= 1``) and raises ``ValueError``
@@ -173,6 +173,21 @@ def robust_accuracy(model: nn.Module, x_adv, y) -> float:
     return float((logits.argmax(1) == y).float().mean())
 
 
+def project_linf(x, x_adv, eps: float) -> torch.Tensor:
+    """``x_adv`` clipped into the L∞ ball of radius ``eps`` around ``x`` and into [0, 1].
+
+    How an attack without an L∞ budget (C&W) is compared at a budget: run it once,
+    then project its result for each ε (taught in 04_adversarial_examples).
+    """
+    eps = _check_eps(eps)
+    x = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
+    x_adv = x_adv.detach() if isinstance(x_adv, torch.Tensor) else torch.as_tensor(np.asarray(x_adv, dtype=np.float32))
+    if x.shape != x_adv.shape:
+        raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
+    x_adv = x_adv.to(device=x.device, dtype=x.dtype)
+    return torch.min(torch.max(x_adv, (x - eps).clamp(min=0)), (x + eps).clamp(max=1))
+
+
 def perturbation_norms(x, x_adv) -> dict[str, np.ndarray]:
     """Per-image size of ``x_adv - x``: ``{"linf": ..., "l2": ...}`` as NumPy arrays."""
     x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x.detach()
@@ -323,7 +338,7 @@ def run_torchattacks(name: str, model: nn.Module, x, y, eps: float, seed: int = 
     if name == "CW":  # pixels C&W left alone come back exactly (no nudge, no tanh round-off)
         x_adv = torch.where((x_adv - x).abs() <= 1e-5, x, x_adv)
     # Projection onto the budget (C&W has none; the others only fix float round-off).
-    return torch.min(torch.max(x_adv, (x - eps).clamp(min=0)), (x + eps).clamp(max=1)).detach()
+    return project_linf(x, x_adv, eps)
 
 
 def square(model: nn.Module, x, y, eps: float, n_queries: int = 1000, seed: int = 0,
@@ -337,5 +352,5 @@ def square(model: nn.Module, x, y, eps: float, n_queries: int = 1000, seed: int 
                             n_queries=_check_int(n_queries, "n_queries"), **kwargs)
 
 
-__all__ = ["fgsm", "pgd", "robust_accuracy", "perturbation_norms", "robustness_curve", "eval_mode",
+__all__ = ["fgsm", "pgd", "robust_accuracy", "perturbation_norms", "project_linf", "robustness_curve", "eval_mode",
            "run_torchattacks", "square", "TORCHATTACKS_NAMES", "TARGETED_NAMES"]
