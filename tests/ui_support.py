@@ -58,9 +58,9 @@ UPDATE_TIMEOUT = 30
 
 # JupyterLab settings for the test server (the learner's own settings are never read).
 LAB_SETTINGS = {
-    # attach every cell to the page, so every prompt and output can be read
-    # (and start the notebook's kernel without asking, even without kernelspec metadata)
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none", "autoStartDefaultKernel": True},
+    # start the notebook's kernel without asking, even without kernelspec metadata
+    # (the default windowing mode, contentVisibility, keeps every cell in the page)
+    "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True},
     # never write the notebooks under test
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
     # no news or update pop-ups (and no network)
@@ -138,6 +138,26 @@ def first_lab(root: Path, prefer: str = "00_") -> tuple[Path, Path] | None:
     pairs = [(lab, sol) for lab, sol in pairs if sol.exists()]
     preferred = [p for p in pairs if p[0].name.startswith(prefer)]
     return (preferred or pairs or [None])[0]
+
+
+def _sanitizers() -> list[tuple[re.Pattern, str]]:
+    """The regex/replace pairs of tests/sanitize.cfg (what truly varies, e.g. timings)."""
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "tests" / "sanitize.cfg", encoding="utf-8")
+    return [(re.compile(cfg[s]["regex"]), cfg[s]["replace"]) for s in cfg.sections()
+            if "regex" in cfg[s] and "replace" in cfg[s]]
+
+
+SANITIZERS = _sanitizers()
+
+
+def sanitize(text: str) -> str:
+    """A widget's result text with the parts nbval also ignores (timings, addresses) normalized."""
+    for pattern, replacement in SANITIZERS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def sha256(path: Path) -> str:
@@ -528,7 +548,7 @@ class NotebookPage:
         t0 = time.monotonic()
         self.page.locator('.lm-MenuBar-itemLabel:text-is("Run")').click()
         self.page.locator('.lm-Menu-itemLabel:text-is("Run All Cells")').click()
-        self._wait(self._all_ran, timeout, "Run All to finish (every cell numbered, kernel idle)")
+        self._wait(self._all_ran, timeout, "Run All to finish (every cell numbered, kernel idle)", interval_ms=500)
         return time.monotonic() - t0
 
     def _all_ran(self) -> bool:
@@ -554,7 +574,8 @@ class NotebookPage:
         return self.page.evaluate(_JS_OUTPUT_TEXT, i)
 
     def result_text(self, i: int) -> str:
-        return self.page.evaluate(_JS_RESULT_TEXT, i)
+        """The widget cell's result line(s), sanitized like nbval output (timings normalized)."""
+        return sanitize(self.page.evaluate(_JS_RESULT_TEXT, i))
 
     def model_source(self, i: int) -> str:
         return self.page.evaluate(_JS_MODEL_SOURCE, i)
