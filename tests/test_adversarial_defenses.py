@@ -348,3 +348,29 @@ def test_evaluation_functions_reject_bad_data(model, digits):
                lambda: ad.input_gradient_norms(model, x, y)):
         with pytest.raises(ValueError, match="training mode; call model.eval\\(\\) first"):
             fn()
+
+
+# --------------------------------------------------------------------------- widget
+
+
+def test_comparison_panel_shows_a_result_line_that_follows_the_controls(model, digits):
+    x, y = digits[0][:4], digits[1][:4]
+    other = build_model("mlp", (1, 8, 8), 10, seed=1, hidden=(32,)).eval()
+    panel = ad.comparison_panel({"a": model, "b": other}, x, y, eps_values=[0.0, 0.1], steps=2)
+    controls, label, picture = panel.children
+    digit, budget, against = controls.children
+    first = label.value
+    assert first.startswith(f"digit {digit.value} (true ") and "ε = 0.100, PGD-2 against a → a: " in first
+    assert " · b: " in first
+    assert picture.value[:4] == b"\x89PNG"
+    digit.value = 2
+    budget.value = 0.0
+    assert label.value.startswith("digit 2 (true ") and "ε = 0.000" in label.value
+    against.value = "b"
+    assert "against b" in label.value
+    again = ad.comparison_panel({"a": model, "b": other}, x, y, eps_values=[0.0, 0.1], steps=2)
+    assert again.children[1].value == first  # deterministic
+    with pytest.raises(ValueError, match="eps must be a number"):
+        ad.comparison_panel({"a": model}, x, y, eps_values=[-0.1])
+    with pytest.raises(ValueError, match="labels must have shape"):
+        ad.comparison_panel({"a": model}, x, y[:2], eps_values=[0.1])

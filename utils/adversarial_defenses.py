@@ -450,7 +450,8 @@ def comparison_panel(models: dict, x, y, eps_values, steps: int = 20, seed: int 
     such as ``"digit 3 (true 5), ε = 0.100, PGD-20 against standard → standard:
     8 (p = 0.97) ✗ · PGD-AT: 5 (p = 0.88) ✓"``. Every adversarial image is
     computed up front (``len(models) × len(eps_values)`` PGD runs on ``x``), so a
-    change only redraws.
+    change only redraws. The panel opens at the middle ``eps`` on the first digit
+    the models disagree on.
 
     Args:
         models: name → model in eval mode, e.g. ``{"standard": m0, "PGD-AT": m1}``.
@@ -462,7 +463,7 @@ def comparison_panel(models: dict, x, y, eps_values, steps: int = 20, seed: int 
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from .widgets import result_label
+    from .widgets import figure_png, figure_widget, result_label
 
     if not models:
         raise ValueError("comparison_panel: give at least one model")
@@ -481,6 +482,8 @@ def comparison_panel(models: dict, x, y, eps_values, steps: int = 20, seed: int 
     with torch.no_grad():
         n_classes = int(first(x[:1]).shape[1])
     labels = list(classes) if classes is not None else [str(i) for i in range(n_classes)]
+    images = x.cpu().numpy()
+    truth = y.cpu().numpy()
     adv, proba = {}, {}
     for crafter in names:
         for e in eps_values:
@@ -488,16 +491,18 @@ def comparison_panel(models: dict, x, y, eps_values, steps: int = 20, seed: int 
             adv[crafter, e] = xa.cpu().numpy()
             with torch.no_grad():
                 proba[crafter, e] = {n: F.softmax(m(xa), dim=1).cpu().numpy() for n, m in models.items()}
-    images = x.cpu().numpy()
-    truth = y.cpu().numpy()
 
-    digit = widgets.IntSlider(value=0, min=0, max=len(x) - 1, description="digit")
-    budget = widgets.SelectionSlider(options=[(f"{e:.3f}", e) for e in eps_values],
-                                     value=eps_values[min(len(eps_values) - 1, len(eps_values) // 2)],
+    start_eps = eps_values[len(eps_values) // 2]
+    # start on the first digit the models disagree on (attack crafted on the first model, middle ε)
+    preds = np.stack([proba[names[0], start_eps][n].argmax(1) == truth for n in names])
+    disagree = np.flatnonzero(preds.any(0) & ~preds.all(0))
+    digit = widgets.IntSlider(value=int(disagree[0]) if len(disagree) else 0, min=0, max=len(x) - 1,
+                              description="digit")
+    budget = widgets.SelectionSlider(options=[(f"{e:.3f}", e) for e in eps_values], value=start_eps,
                                      description="ε")
     against = widgets.Dropdown(options=names, value=names[0], description="crafted on")
     label = result_label()
-    out = widgets.Output()
+    picture = figure_widget()
 
     def redraw(*_):
         i, e, c = digit.value, budget.value, against.value
@@ -508,27 +513,25 @@ def comparison_panel(models: dict, x, y, eps_values, steps: int = 20, seed: int 
             parts.append(f"{n}: {labels[k]} (p = {p[n][i][k]:.2f}) {'✓' if k == truth[i] else '✗'}")
         label.value = (f"digit {i} (true {labels[truth[i]]}), ε = {e:.3f}, PGD-{steps} against {c} → "
                        + " · ".join(parts))
-        with out:
-            out.clear_output(wait=True)
-            fig, axes = plt.subplots(1, 3, figsize=(8.4, 2.4), gridspec_kw={"width_ratios": [1, 1, 2.4]})
-            for ax, img, title in ((axes[0], images[i], "clean"), (axes[1], adv[c, e][i], f"ε = {e:.3f}")):
-                ax.imshow(img[0], cmap="gray_r", vmin=0, vmax=1)
-                ax.set_title(title, fontsize=9)
-                ax.axis("off")
-            width = 0.8 / len(names)
-            for j, n in enumerate(names):
-                axes[2].bar(np.arange(len(labels)) + (j - (len(names) - 1) / 2) * width, p[n][i], width, label=n)
-            axes[2].set_xticks(range(len(labels)), labels)
-            axes[2].set_ylim(0, 1)
-            axes[2].set_ylabel("probability")
-            axes[2].legend(fontsize=8, loc="upper right")
-            fig.tight_layout()
-            plt.show()
+        fig, axes = plt.subplots(1, 3, figsize=(8.4, 2.4), gridspec_kw={"width_ratios": [1, 1, 2.4]})
+        for ax, img, title in ((axes[0], images[i], "clean"), (axes[1], adv[c, e][i], f"ε = {e:.3f}")):
+            ax.imshow(img[0], cmap="gray_r", vmin=0, vmax=1)
+            ax.set_title(title, fontsize=9)
+            ax.axis("off")
+        width = 0.8 / len(names)
+        for j, n in enumerate(names):
+            axes[2].bar(np.arange(len(labels)) + (j - (len(names) - 1) / 2) * width, p[n][i], width, label=n)
+        axes[2].set_xticks(range(len(labels)), labels)
+        axes[2].set_ylim(0, 1)
+        axes[2].set_ylabel("probability")
+        axes[2].legend(fontsize=8, loc="upper right")
+        fig.tight_layout()
+        picture.value = figure_png(fig)
 
     for control in (digit, budget, against):
         control.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([digit, budget, against]), label, out])
+    return widgets.VBox([widgets.HBox([digit, budget, against]), label, picture])
 
 
 __all__ = ["pgd_hook", "fgsm_rs_hook", "adversarial_training", "METHODS", "BitDepth", "MedianFilter",
