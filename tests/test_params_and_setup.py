@@ -87,3 +87,11 @@ def test_cuda_asked_but_absent_is_a_clear_error():
 
 def test_package_exports():
     assert utils.setup is setup and utils.check_parameters is check_parameters
+
+
+def test_setup_fixes_blas_threads_too():
+    from threadpoolctl import threadpool_info
+
+    setup(0, plots=False)
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas and all(i["num_threads"] == THREADS for i in blas)

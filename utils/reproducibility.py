@@ -7,6 +7,7 @@ defaults.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import random
 
@@ -15,9 +16,9 @@ import torch
 
 from .params import check_parameters, integer
 
-#: torch intra-op threads used by every notebook: one thread gives the same
-#: float sums on every machine, and the course's models are small enough that
-#: more threads barely help.
+#: torch intra-op threads and BLAS threads (NumPy, scikit-learn) used by every
+#: notebook: one thread gives the same float sums on every machine, and the
+#: course's models are small enough that more threads barely help.
 THREADS = 1
 
 _STATE: dict[str, object] = {"fast": False, "device": torch.device("cpu"), "seed": 0}
@@ -65,6 +66,12 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
     torch.set_num_threads(threads)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)  # NumPy's BLAS: a different thread count sums in another order
+    # The first optimizer step imports torch._dynamo (seconds); do it here so that
+    # training times measured in the notebooks are the training alone.
+    importlib.import_module("torch._dynamo")
     if plots:
         set_plot_defaults()
     _STATE.update(fast=fast, device=dev, seed=seed)
