@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -191,6 +192,7 @@ class JupyterServer:
         self.tmp = Path(tempfile.mkdtemp(prefix="modelsec-ui-"))
         self.log_path = self.tmp / "jupyter.log"
         self._ready = False
+        self._shutdowns: list[threading.Thread] = []
 
     # -- lifecycle
     def _prepare_dirs(self) -> dict:
@@ -262,6 +264,8 @@ class JupyterServer:
         if self.proc is None:
             return
         try:
+            for thread in self._shutdowns:
+                thread.join(timeout=20)
             if self._ready and self.proc.poll() is None:
                 with contextlib.suppress(Exception):
                     for kernel in self.api("api/kernels", timeout=3):
@@ -297,10 +301,21 @@ class JupyterServer:
         return None
 
     def shutdown_sessions(self) -> None:
-        """End every session (and its kernel): called after each test."""
-        for s in self.api("api/sessions"):
-            with contextlib.suppress(Exception):
-                self.api(f"api/sessions/{s['id']}", method="DELETE", timeout=10)
+        """End every session and its kernel, called after each test.
+
+        The server takes a second or two to stop a kernel; that happens in a
+        background thread while the next test starts (:meth:`stop` waits for it).
+        """
+        sessions = self.api("api/sessions")
+
+        def delete():
+            for s in sessions:
+                with contextlib.suppress(Exception):
+                    self.api(f"api/sessions/{s['id']}", method="DELETE", timeout=20)
+
+        thread = threading.Thread(target=delete, daemon=True)
+        thread.start()
+        self._shutdowns.append(thread)
 
     def log_tail(self, n: int = 40) -> str:
         try:
@@ -628,13 +643,13 @@ class NotebookPage:
         before = self.server.kernel_of(self.relpath)["last_activity"]
         (control.restore if back else control.move)()
         if control.has_state:
-            self._wait(lambda: control.state() != state, 5, f"the {control.describe()} to change")
+            self._wait(lambda: control.state() != state, 5, f"the {control.describe()} to change", interval_ms=100)
 
         def handled():
             k = self.server.kernel_of(self.relpath)
             return bool(k) and k["last_activity"] != before and k["execution_state"] == "idle"
 
-        self._wait(handled, timeout, f"the kernel to handle the change of the {control.describe()}")
+        self._wait(handled, timeout, f"the kernel to handle the change of the {control.describe()}", interval_ms=100)
         self.page.wait_for_selector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]',
                                     timeout=timeout * 1000)
         last = None
@@ -648,7 +663,7 @@ class NotebookPage:
             if (text == last and expect(text)) or time.monotonic() > deadline:
                 return text
             last = text
-            self.page.wait_for_timeout(200)
+            self.page.wait_for_timeout(150)
 
     # -- editing
     def set_cell_source(self, i: int, code: str) -> None:
