@@ -8,7 +8,7 @@ notebooks, then works through the JupyterLab interface the way a learner does
 sleeping.
 
 - :class:`JupyterServer`: JupyterLab on 127.0.0.1, a free port, a random token,
-  isolated settings (autosave off, every cell attached to the page), stopped
+  isolated settings (autosave off, no news, kernels start unasked), stopped
   with its whole process tree even when a test fails.
 - :func:`launch_chromium`: Debian's Chromium (``/usr/bin/chromium``) through
   Playwright, headless; Playwright never downloads a browser here.
