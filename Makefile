@@ -15,12 +15,15 @@ TORCHATTACKS := torchattacks==3.5.1
 PIP_QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
 PARAMS ?=
 PYTEST_WORKERS ?= 2
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help venv run test test-unit lab labs clean clean-notebooks outputs bench
+.PHONY: help venv run test test-ui test-unit chromium lab labs clean clean-notebooks outputs bench
 
 help:
 	@echo "make run    execute every lesson and solution into build/, write build/report.md"
-	@echo "make test   run every test (unit, notebooks, labs, hygiene)"
+	@echo "make test   run every test (unit, notebooks, labs, hygiene, browser)"
+	@echo "make test-ui  only the browser tests (JupyterLab in headless Chromium)"
 	@echo "make lab    start JupyterLab on 127.0.0.1 with a token"
 	@echo "make labs   regenerate labs/ from solutions/"
 	@echo "make outputs  re-execute lessons and solutions in place (after editing them)"
@@ -43,12 +46,27 @@ run: venv
 	$(BIN)/python -m utils.runner $(PARAMS)
 
 test: venv
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not ui" \
 		tests notebooks solutions --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/sanitize.cfg -p no:cacheprovider
+	@$(MAKE) --no-print-directory test-ui
+
+# Browser tests (tests/test_ui.py): JupyterLab driven through Debian's Chromium,
+# never a downloaded browser; each worker runs its own server and browser.
+# They run after nbval, when the model cache is warm. Screenshots: build/ui/.
+test-ui: venv chromium
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m ui tests/test_ui.py -p no:cacheprovider
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null; then \
+		echo "Installing Chromium (Debian packages chromium, chromium-driver) for the browser tests ..."; \
+		{ $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null; } \
+		|| echo "Could not install Chromium: the browser tests will be skipped (under CI they fail)."; \
+	fi
 
 test-unit: venv
-	$(BIN)/python -m pytest -m "not notebooks" tests -p no:cacheprovider
+	$(BIN)/python -m pytest -m "not notebooks and not ui" tests -p no:cacheprovider
 
 bench: venv
 	$(BIN)/python -m utils.benchmarks
