@@ -69,6 +69,16 @@ def test_clean_normalizes_counts_and_scrubs_noise():
     assert notebooks.clean_notebook(clean) == clean  # idempotent
 
 
+def test_clean_joins_consecutive_stream_chunks():
+    nb = solution_nb()
+    nb.cells[2].outputs = [new_output("stream", name="stdout", text="a\n"),
+                           new_output("stream", name="stdout", text="b\n"),
+                           new_output("stream", name="stderr", text="warn\n"),
+                           new_output("stream", name="stdout", text="c\n")]
+    outs = notebooks.clean_notebook(nb).cells[2].outputs
+    assert [(o.name, o.text) for o in outs] == [("stdout", "a\nb\n"), ("stderr", "warn\n"), ("stdout", "c\n")]
+
+
 def test_clean_paths_check_mode(tmp_path):
     p = tmp_path / "01_x.ipynb"
     nbformat.write(solution_nb(), str(p))

@@ -62,6 +62,19 @@ def _scrub_text(value):
     return value
 
 
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive stdout (or stderr) chunks: how a kernel splits them depends on timing."""
+    merged: list = []
+    for out in outputs:
+        if (out.get("output_type") == "stream" and merged and merged[-1].get("output_type") == "stream"
+                and merged[-1].get("name") == out.get("name")):
+            prev = merged[-1]
+            prev["text"] = "".join(prev["text"]) + "".join(out["text"])
+        else:
+            merged.append(out)
+    return merged
+
+
 def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` with normalized execution counts, without run metadata, widget state or addresses."""
     nb = copy.deepcopy(nb)
@@ -83,6 +96,7 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         count += 1
         cell.execution_count = count if executed else None
+        cell.outputs = _merge_streams(cell.get("outputs", []))
         for out in cell.get("outputs", []):
             if "execution_count" in out:
                 out["execution_count"] = cell.execution_count
