@@ -90,6 +90,17 @@ def n_poisoned(poison_rate: float, n: int) -> int:
 # --------------------------------------------------------------------------- label flipping (01)
 
 
+def _draw(candidates: np.ndarray, m: int, seed: int, too_many: str) -> np.ndarray:
+    """``m`` sorted indices drawn without replacement from ``candidates`` by ``seed``.
+
+    Raises ``ValueError(too_many)`` when there are fewer than ``m`` candidates.
+    """
+    if m > len(candidates):
+        raise ValueError(too_many)
+    rng = np.random.default_rng(_check_seed(seed))
+    return np.sort(rng.choice(candidates, size=m, replace=False))
+
+
 def random_flip(y: np.ndarray, poison_rate: float, n_classes: int | None = None, seed: int = 0,
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Flip a random ``poison_rate`` share of the labels, each to a random *other* class.
@@ -195,11 +206,9 @@ def class_flip(y: np.ndarray, source: int, target: int, poison_rate: float, seed
         raise ValueError(f"source and target labels must differ, both are {source}")
     m = n_poisoned(poison_rate, len(y))
     candidates = np.flatnonzero(y == source)
-    if m > len(candidates):
-        raise ValueError(f"poison_rate {poison_rate} asks for {m} flipped labels, but class {source} "
-                         f"has only {len(candidates)} examples (at most {len(candidates) / len(y):.3f})")
-    rng = np.random.default_rng(_check_seed(seed))
-    idx = np.sort(rng.choice(candidates, size=m, replace=False))
+    idx = _draw(candidates, m, seed,
+                f"poison_rate {poison_rate} asks for {m} flipped labels, but class {source} "
+                f"has only {len(candidates)} examples (at most {len(candidates) / len(y):.3f})")
     yp = y.copy()
     yp[idx] = target
     return yp, idx
@@ -423,11 +432,9 @@ def poison_backdoor(X: np.ndarray, y: np.ndarray, trigger: Trigger, target: int,
     trigger.mask_and_patch(X.shape[2], X.shape[3])  # a trigger that does not fit fails even at rate 0
     candidates = np.flatnonzero(y != target)
     n_poison = n_poisoned(rate, len(y))
-    if n_poison > len(candidates):
-        raise ValueError(f"poison_rate {rate} asks for {n_poison} poisoned examples, but only "
-                         f"{len(candidates)} are not already of the target class {target}")
-    rng = np.random.default_rng(_check_seed(seed))
-    idx = np.sort(rng.choice(candidates, size=n_poison, replace=False))
+    idx = _draw(candidates, n_poison, seed,
+                f"poison_rate {rate} asks for {n_poison} poisoned examples, but only "
+                f"{len(candidates)} are not already of the target class {target}")
     Xp, yp = X.copy(), y.copy()
     if n_poison:
         Xp[idx] = apply_trigger(X[idx], trigger)
@@ -463,11 +470,9 @@ def clean_label_poison(X: np.ndarray, y: np.ndarray, trigger: Trigger, target: i
             raise ValueError(f"X_hard must have the shape of X {X.shape}, got {X_hard.shape}")
     candidates = np.flatnonzero(y == target)
     n_poison = n_poisoned(rate, len(y))
-    if n_poison > len(candidates):
-        raise ValueError(f"poison_rate {rate} asks for {n_poison} poisoned examples, but class {target} "
-                         f"has only {len(candidates)} (at most {len(candidates) / len(y):.3f})")
-    rng = np.random.default_rng(_check_seed(seed))
-    idx = np.sort(rng.choice(candidates, size=n_poison, replace=False))
+    idx = _draw(candidates, n_poison, seed,
+                f"poison_rate {rate} asks for {n_poison} poisoned examples, but class {target} "
+                f"has only {len(candidates)} (at most {len(candidates) / len(y):.3f})")
     Xp = X.copy()
     if n_poison:
         source = X_hard if X_hard is not None else X
