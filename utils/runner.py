@@ -61,7 +61,10 @@ def run_one(path: Path, params: dict, warm: bool, timeout: int) -> dict:
     error = None
     try:
         pm.execute_notebook(str(path), str(out), parameters=params, kernel_name="python3",
-                            cwd=str(path.parent), progress_bar=False, execution_timeout=timeout)
+                            cwd=str(path.parent), progress_bar=False, execution_timeout=timeout,
+                            # the kernel's own start-up warnings (loopback transport) are noise here;
+                            # errors in cells still reach the executed notebook and fail the run
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except Exception as e:  # papermill raises PapermillExecutionError with the cell's traceback
         error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
     wall = time.perf_counter() - t0
