@@ -6,13 +6,15 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from utils.numerics import KERNEL_NAME
+
 
 def execute(path: Path, prepend: str | None = None, timeout: int = 300) -> nbformat.NotebookNode:
     """Execute a notebook in its own folder and return it with outputs (the file is untouched)."""
     nb = nbformat.read(str(path), as_version=4)
     if prepend:
         nb.cells.insert(0, nbformat.v4.new_code_cell(prepend))
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
 

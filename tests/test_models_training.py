@@ -89,6 +89,23 @@ def test_cache_key_covers_config_data_and_hook(digits):
     assert training.cache_key(cfg, X.copy(), y.copy(), 10) == base
 
 
+def test_cache_key_covers_device_and_numerics(digits, monkeypatch):
+    import torch
+
+    from utils import setup
+
+    setup(0, plots=False)
+    cfg = training.preset("mlp")
+    X, y = digits.X_train, digits.y_train
+    base = training.cache_key(cfg, X, y, 10)
+    assert training.numerics_signature() == "pinned"  # make and the course kernel pin them
+    monkeypatch.setattr(training, "numerics_signature", lambda: "cpu=AVX512,mkl_cbwr=None,mkldnn=True")
+    assert training.cache_key(cfg, X, y, 10) != base
+    monkeypatch.undo()
+    monkeypatch.setattr(training, "current_device", lambda: torch.device("cuda"))
+    assert training.cache_key(cfg, X, y, 10) != base
+
+
 def test_training_is_deterministic(digits, tmp_path, monkeypatch):
     cfg = training.preset("mlp", epochs=3)
     monkeypatch.setenv("MODELSEC_CACHE", str(tmp_path / "a"))

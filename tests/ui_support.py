@@ -41,6 +41,8 @@ from pathlib import Path
 
 import nbformat
 
+from utils.numerics import KERNEL_NAME, PINNED_ENV
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -220,6 +222,10 @@ class JupyterServer:
         # a learner's kernel draws figures inline; MPLBACKEND=Agg (set for nbval) would hide them
         env.pop("MPLBACKEND", None)
         env.pop("JUPYTER_PATH", None)
+        # the server runs without the pinned numerics: the notebooks' kernel (its
+        # kernel spec, installed by make) must bring them itself, as for a learner
+        for name in PINNED_ENV:
+            env.pop(name, None)
         return env
 
     def start(self) -> "JupyterServer":
@@ -412,6 +418,10 @@ _JS_STATE = """(codeCells) => {
       '.jp-NotebookPanel .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')]
     .map(e => e.textContent)
     .filter(t => /Traceback \\(most recent call last\\)|(^|\\n)[A-Za-z_.]*(Error|Exception): /.test(t));
+  // utils.setup's warning when the kernel lacks the pinned numerics counts as an error
+  document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output').forEach(e => {
+    if (e.textContent.includes('pinned numerics are off')) errors.push(e.textContent);
+  });
   const ind = document.querySelector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator');
   return {nCells: cells.length, prompts, errors, status: ind ? ind.getAttribute('data-status') : null};
 }"""
@@ -542,7 +552,7 @@ class NotebookPage:
         self.page.wait_for_selector('.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]',
                                     timeout=timeout * 1000)
         kernel = self._wait(lambda: self._server_kernel_idle(), timeout, "the kernel to start")
-        assert kernel["name"] == "python3", f"{self.relpath} runs kernel {kernel['name']!r}, expected python3"
+        assert kernel["name"] == KERNEL_NAME, f"{self.relpath} runs kernel {kernel['name']!r}, expected {KERNEL_NAME}"
 
     def _server_kernel_idle(self):
         k = self.server.kernel_of(self.relpath)

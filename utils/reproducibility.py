@@ -2,8 +2,9 @@
 
 ``setup(seed)`` seeds Python, NumPy and torch, turns on deterministic
 algorithms, fixes torch's thread count (a different count changes the order of
-float sums and so the printed numbers), picks the device and sets plotting
-defaults.
+float sums and so the printed numbers), turns oneDNN off and checks the rest of
+the pinned numerics (:mod:`utils.numerics`: the same numbers on every
+processor), picks the device and sets plotting defaults.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import random
 import numpy as np
 import torch
 
+from . import numerics
 from .params import check_parameters, integer
 
 #: torch intra-op threads and BLAS threads (NumPy, scikit-learn) used by every
@@ -65,6 +67,11 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
     seed_everything(seed)
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
+    # oneDNN's kernels depend on the processor's instruction set (utils.numerics)
+    torch.backends.mkldnn.enabled = False
+    missing = numerics.missing_settings(torch_module=torch)
+    if missing:
+        print(numerics.warning_line(missing))
     torch.set_num_threads(threads)
     from threadpoolctl import threadpool_limits
 
@@ -76,6 +83,15 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
         set_plot_defaults()
     _STATE.update(fast=fast, device=dev, seed=seed)
     return dev
+
+
+def numerics_signature() -> str:
+    """``"pinned"`` when :mod:`utils.numerics` is in effect, else what torch's CPU kernels use."""
+    missing = numerics.missing_settings(torch_module=torch)
+    if not missing and not torch.backends.mkldnn.enabled:
+        return "pinned"
+    return (f"cpu={torch.backends.cpu.get_cpu_capability()},mkl_cbwr={os.environ.get('MKL_CBWR')},"
+            f"mkldnn={torch.backends.mkldnn.enabled}")
 
 
 def is_fast() -> bool:
@@ -105,5 +121,5 @@ def set_plot_defaults() -> None:
     plt.rcParams["svg.hashsalt"] = "modelsec"
 
 
-__all__ = ["setup", "seed_everything", "pick_device", "is_fast", "current_device",
+__all__ = ["setup", "seed_everything", "pick_device", "is_fast", "current_device", "numerics_signature",
            "set_plot_defaults", "THREADS"]

@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .models import build_model
-from .reproducibility import current_device
+from .reproducibility import current_device, numerics_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Bump when training code changes in a way that changes the weights.
@@ -112,10 +112,13 @@ def data_hash(*arrays: np.ndarray) -> str:
 
 def cache_key(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_classes: int,
               tag: str | None = None) -> str:
-    """The cache key: a hash of the config, the hook tag, the data and the versions."""
+    """The cache key: a hash of the config, the hook tag, the data, the versions, the
+    device and the numerics settings (weights trained on a GPU or without the pin of
+    :mod:`utils.numerics` are other weights)."""
     blob = json.dumps({
         "config": asdict(config), "tag": tag, "n_classes": n_classes,
         "data": data_hash(X, y), "cache_version": CACHE_VERSION, "torch": torch.__version__,
+        "device": current_device().type, "numerics": numerics_signature(),
     }, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
