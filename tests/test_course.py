@@ -109,5 +109,5 @@ def test_nothing_stray_is_tracked():
     assert not stray, f"tracked files that should not be: {stray}"
     top = {p.split("/")[0] for p in tracked}
     allowed = {"notebooks", "labs", "solutions", "datasets", "utils", "tests", "environment.yml",
-               "Makefile", "README.md", "pyproject.toml", ".ci", ".gitignore"}
+               "Makefile", "README.md", "pyproject.toml", "requirements.lock", ".ci", ".gitignore"}
     assert top <= allowed, f"unexpected top-level entries: {sorted(top - allowed)}"

@@ -72,6 +72,30 @@ def test_changed_byte_is_caught_with_both_hashes(tmp_path, monkeypatch):
     assert "breast_cancer.csv" in msg and expected in msg and actual in msg
 
 
+def test_digits_error_names_the_scikit_learn_version_it_expects(tmp_path, monkeypatch):
+    import sklearn
+
+    manifest = data.read_manifest()
+    entry = next(e for e in manifest["files"] if e["name"] == "digits")
+    entry["sha256"] = "0" * 64  # as if another scikit-learn release shipped another file
+    fake = tmp_path / "MANIFEST.json"
+    fake.write_text(json.dumps(manifest))
+    monkeypatch.setattr(data, "MANIFEST_PATH", fake)
+    monkeypatch.setattr(data, "read_manifest", lambda path=fake: json.loads(fake.read_text()))
+    with pytest.raises(data.DataIntegrityError) as err:
+        data.load("digits")
+    msg = str(err.value)
+    assert f"scikit-learn {entry['scikit-learn']}" in msg and f"scikit-learn {sklearn.__version__} is installed" in msg
+    assert "requirements.lock" in msg
+
+
+def test_digits_manifest_pins_the_locked_scikit_learn():
+    entry = next(e for e in data.read_manifest()["files"] if e["name"] == "digits")
+    locked = [l for l in (data.ROOT / "requirements.lock").read_text().splitlines()
+              if l.startswith("scikit-learn==")]
+    assert locked == [f"scikit-learn=={entry['scikit-learn']}"]
+
+
 def test_missing_file_and_bad_manifest(tmp_path):
     with pytest.raises(data.DataIntegrityError, match="missing"):
         data.verify_file(tmp_path / "nope.csv", "0" * 64)

@@ -15,7 +15,18 @@ names the notebook that teaches the idea behind it:
 from __future__ import annotations
 
 from .params import ParameterError, check_parameters
-from .reproducibility import setup
+
+# ``utils.setup`` is loaded on first use, so that tooling (the notebook cleaner,
+# the lock-file and numerics commands) runs without importing torch.
+
+
+def __getattr__(name: str):
+    if name == "setup":
+        from .reproducibility import setup
+
+        return setup
+    raise AttributeError(f"module 'utils' has no attribute {name!r}")
+
 
 __all__ = ["setup", "check_parameters", "ParameterError"]
 __version__ = "0.1.0"

@@ -127,13 +127,20 @@ def _entry(section: str, name: str, manifest: dict | None = None) -> dict:
 def verified_path(name: str) -> Path:
     """The path of a manifest-listed file, after checking its sha256."""
     entry = _entry("files", name)
-    if entry.get("location") == "scikit-learn":
-        import sklearn
+    if entry.get("location") != "scikit-learn":
+        return verify_file(DATASETS_DIR / entry["path"], entry["sha256"])
+    import sklearn
 
-        path = Path(sklearn.__file__).resolve().parent / entry["path"]
-    else:
-        path = DATASETS_DIR / entry["path"]
-    return verify_file(path, entry["sha256"])
+    path = Path(sklearn.__file__).resolve().parent / entry["path"]
+    try:
+        return verify_file(path, entry["sha256"])
+    except DataIntegrityError as e:
+        # the file ships inside scikit-learn: its sha256 is that of one release's copy
+        expected = entry.get("scikit-learn", "the version in requirements.lock")
+        raise DataIntegrityError(
+            f"{e} This file ships inside scikit-learn: the manifest pins the copy of scikit-learn "
+            f"{expected}, and scikit-learn {sklearn.__version__} is installed. Install the locked "
+            f"versions (`make venv`, or `pip install -r requirements.lock`).") from None
 
 
 # --------------------------------------------------------------------------- splitting
