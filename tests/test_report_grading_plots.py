@@ -75,6 +75,20 @@ def test_check_reports_pass_and_reasons(capsys):
                       ("Exercise 4 (d)", False), ("Exercise 5 (e)", False), ("Exercise 6 (f)", False)]
 
 
+def test_rerunning_a_check_replaces_its_result(capsys):
+    grading.RESULTS.clear()
+    grading.check("Exercise 1 (a)", lambda: grading.require(False, "not yet"))
+    grading.check("Exercise 2 (b)", lambda: None)
+    assert grading.summary() == "1 of 2 exercises solved"
+    grading.check("Exercise 1 (a)", lambda: None)  # the learner fixed it and re-ran the cell
+    grading.check("Exercise 2 (b)", lambda: None)  # and re-ran a solved one
+    assert grading.summary() == "2 of 2 exercises solved" and grading.solved() == 2
+    grading.check("Exercise 2 (b)", lambda: grading.require(False, "broken again"))
+    assert grading.summary() == "1 of 2 exercises solved"
+    assert list(grading.RESULTS) == ["Exercise 1 (a)", "Exercise 2 (b)"]
+    assert grading.RESULTS["Exercise 2 (b)"] == (False, "broken again")
+
+
 def test_image_grid_titles_and_errors():
     imgs = np.random.default_rng(0).random((5, 1, 8, 8))
     fig = plots.image_grid(imgs, [1, 2, 3, 4, 5], [1, 2, 0, 4, 5], ncols=3)

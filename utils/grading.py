@@ -17,8 +17,10 @@ from typing import Any, Callable
 PASS_MARK = "✅ PASSED"
 FAIL_MARK = "❌ NOT SOLVED YET"
 
-#: Results of the checks run in this process, in order: (exercise, passed, reason).
-RESULTS: list[tuple[str, bool, str]] = []
+#: The latest result of each exercise checked in this process, in the order the
+#: exercises were first checked: exercise -> (passed, reason). Re-running a check
+#: cell (as labs invite) replaces that exercise's result.
+RESULTS: dict[str, tuple[bool, str]] = {}
 
 
 class NotSolved(AssertionError):
@@ -61,18 +63,22 @@ def check(exercise: str, test: Callable[[], Any]) -> bool:
         last = traceback.extract_tb(e.__traceback__)[-1]
         reason = f"{type(e).__name__}: {e} (at line {last.lineno} of {last.name})"
     else:
-        RESULTS.append((exercise, True, ""))
+        RESULTS[exercise] = (True, "")
         print(f"{PASS_MARK}  {exercise}")
         return True
-    RESULTS.append((exercise, False, reason))
+    RESULTS[exercise] = (False, reason)
     print(f"{FAIL_MARK}  {exercise}: {reason}")
     return False
 
 
+def solved() -> int:
+    """How many of the exercises checked so far are solved (each counted once)."""
+    return sum(ok for ok, _ in RESULTS.values())
+
+
 def summary() -> str:
-    """One line: how many of the checks run so far passed."""
-    passed = sum(ok for _, ok, _ in RESULTS)
-    line = f"{passed} of {len(RESULTS)} exercises solved"
+    """One line: how many of the exercises checked so far are solved (each counted once)."""
+    line = f"{solved()} of {len(RESULTS)} exercises solved"
     print(line)
     return line
 
