@@ -119,3 +119,66 @@ def test_runner_executes_records_and_reports(tmp_path, monkeypatch):
     assert metrics["parameters"] == {"seed": 4}
     report_md = (root / "build" / "report.md").read_text()
     assert "| notebooks/01_demo.ipynb | ok |" in report_md and "1 of 2 notebooks ran cleanly" in report_md
+
+
+def _demo_course(root, claim_high: float):
+    from utils.numerics import NOTEBOOK_KERNELSPEC
+
+    (root / "notebooks").mkdir()
+    (root / "solutions").mkdir()
+    meta = {"kernelspec": dict(NOTEBOOK_KERNELSPEC)}
+    lesson = new_notebook(cells=[
+        new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+        new_code_cell("import utils\nutils.setup(seed, plots=False)\nfrom utils import report\n"
+                      f"report.expect('seed as stated', seed, 0, {claim_high})\n"
+                      "report.expect('twice', 1.0, 0, 2)\nreport.expect('twice', 1.5, 0, 2)\n"
+                      "report.record('01_demo', seed_seen=seed)"),
+    ], metadata=meta)
+    nbformat.write(lesson, str(root / "notebooks" / "01_demo.ipynb"))
+    sol = new_notebook(cells=[
+        new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
+        new_code_cell("import utils\nutils.setup(seed, plots=False)\nfrom utils import grading, report\n"
+                      "grading.check('Exercise 1 (x)', lambda: grading.require(seed < 1, 'seed too big'))\n"
+                      "grading.check('Exercise 1 (x)', lambda: grading.require(seed < 1, 'seed too big'))\n"
+                      "report.record('01_demo_lab', solved=grading.solved())"),
+    ], metadata=meta)
+    nbformat.write(sol, str(root / "solutions" / "01_demo_lab.ipynb"))
+
+
+@pytest.mark.notebooks
+def test_seeds_study_reports_every_claim_and_fails_on_a_seed_outside(tmp_path, monkeypatch):
+    _demo_course(tmp_path, claim_high=0)  # "seed <= 0": true for seed 0 only
+    monkeypatch.setattr(runner, "ROOT", tmp_path)
+    monkeypatch.setattr(runner, "BUILD", tmp_path / "build")
+    assert runner.main(["--seeds", "0-1", "--jobs", "2"]) == 1
+    summary = json.loads((tmp_path / "build" / "seeds.json").read_text())
+    claims = {(c["notebook"], c["name"]): c for c in summary["claims"]}
+    seed_claim = claims[("notebooks/01_demo.ipynb", "seed as stated")]
+    assert seed_claim["values"] == {"0": 0, "1": 1} and seed_claim["outside"] == [1] and not seed_claim["ok"]
+    assert (seed_claim["min"], seed_claim["median"], seed_claim["max"]) == (0, 0.5, 1)
+    assert claims[("notebooks/01_demo.ipynb", "twice #2")]["values"] == {"0": 1.5, "1": 1.5}
+    # the solution's lab check fails for seed 1; re-running the check counts once
+    checks = claims[("solutions/01_demo_lab.ipynb", "lab checks passed (of all exercises)")]
+    assert checks["values"] == {"0": 1, "1": 0} and checks["outside"] == [1]
+    assert summary["failed_runs"] == [] and summary["ok"] is False
+    md = (tmp_path / "build" / "seeds.md").read_text()
+    assert "| notebooks/01_demo.ipynb | seed as stated | [0, 0] | 0 | 0.5 | 1 | 1 |" in md
+    assert "2 of 4 stated numbers hold for every seed." in md
+
+
+@pytest.mark.notebooks
+def test_seeds_study_passes_when_every_claim_holds(tmp_path, monkeypatch):
+    _demo_course(tmp_path, claim_high=5)
+    (tmp_path / "solutions" / "01_demo_lab.ipynb").unlink()
+    monkeypatch.setattr(runner, "ROOT", tmp_path)
+    monkeypatch.setattr(runner, "BUILD", tmp_path / "build")
+    assert runner.main(["--seeds", "0,3", "--jobs", "1"]) == 0
+    md = (tmp_path / "build" / "seeds.md").read_text()
+    assert "3 of 3 stated numbers hold for every seed." in md and "| 0 | 1.5 | 3 | - |" in md
+
+
+def test_seeds_argument_is_checked():
+    assert runner.parse_seeds("0-9") == list(range(10)) and runner.parse_seeds("3,0,3") == [0, 3]
+    for bad in ("a-b", "", "-1"):
+        with pytest.raises(Exception, match="--seeds"):
+            runner.parse_seeds(bad)
