@@ -1,14 +1,25 @@
 # ModelSec Workbench. `make run` and `make test` are all a learner needs; both
-# set up .venv first when it is missing or older than pyproject.toml.
+# set up .venv first (from requirements.lock) when it is missing or out of date.
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# torch comes from the package index by default (on Linux a CUDA build, several
+# GB). For a CPU-only install of about 1 GB use PyTorch's CPU wheel index:
+#   make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+TORCH := torch==$(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
+TORCH_FROM := $(if $(TORCH_INDEX),--no-deps --index-url $(TORCH_INDEX),)
 # The stamp's name carries a hash of the dependency files: change them and the
 # next make reinstalls; leave them and nothing is reinstalled.
-DEPS_HASH := $(shell cat pyproject.toml environment.yml Makefile 2>/dev/null | sha256sum | cut -c1-16)
+DEPS_HASH := $(shell { cat pyproject.toml requirements.lock environment.yml Makefile; echo "$(TORCH_INDEX)"; } 2>/dev/null | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
+# Pinned numerics (utils/numerics.py): the same float results on every x86-64
+# processor. torch reads them when it loads; the course kernel carries them too.
+export ATEN_CPU_CAPABILITY := default
+export MKL_CBWR := COMPATIBLE
+UV := uv==0.13.8
 # torchattacks 3.5.1 declares requests~=2.25.1 (clashes with JupyterLab) and
 # torchvision (unused): install it without its declared dependencies.
 TORCHATTACKS := torchattacks==3.5.1
@@ -18,7 +29,7 @@ PYTEST_WORKERS ?= 2
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help venv run test test-ui test-unit chromium lab labs clean clean-notebooks outputs bench
+.PHONY: help venv lock run seeds test test-ui test-unit chromium lab labs clean clean-notebooks outputs bench
 
 help:
 	@echo "make run    execute every lesson and solution into build/, write build/report.md"
@@ -27,15 +38,22 @@ help:
 	@echo "make lab    start JupyterLab on 127.0.0.1 with a token"
 	@echo "make labs   regenerate labs/ from solutions/"
 	@echo "make outputs  re-execute lessons and solutions in place (after editing them)"
+	@echo "make seeds  run every lesson and solution for seeds 0-9, check every stated number (build/seeds.md)"
 	@echo "make bench  time utils.attacks against torchattacks (build/bench.json)"
+	@echo "make lock   re-resolve requirements.lock and environment.yml (after editing pyproject.toml)"
 	@echo "make clean  remove build output and caches"
 
-$(STAMP): pyproject.toml environment.yml Makefile
-	@echo "Setting up $(VENV) (a few minutes, once) ..."
+$(STAMP): pyproject.toml requirements.lock environment.yml Makefile
+	@echo "Setting up $(VENV) from requirements.lock (a few minutes, once) ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip $(PIP_QUIET)
-	@$(BIN)/python -m pip install -q -e . $(PIP_QUIET)
+	@$(BIN)/python -m pip install -q $(TORCH) $(TORCH_FROM) $(PIP_QUIET)
+	@$(BIN)/python -m utils.lockfile without-torch $(VENV)/requirements-after-torch.txt
+	@$(BIN)/python -m pip install -q --no-deps -r $(VENV)/requirements-after-torch.txt $(PIP_QUIET)
+	@$(BIN)/python -m pip install -q --no-deps -e . $(PIP_QUIET)
 	@$(BIN)/python -m pip install -q --no-deps $(TORCHATTACKS) $(PIP_QUIET)
+	@$(BIN)/python -m utils.lockfile verify >/dev/null
+	@$(BIN)/python -m utils.numerics install-kernel
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 	@echo "$(VENV) is ready."
@@ -45,9 +63,24 @@ venv: $(STAMP)
 run: venv
 	$(BIN)/python -m utils.runner $(PARAMS)
 
+# Every lesson and solution for seeds 0-9, two kernels at a time: each number a
+# notebook states (utils.report.expect) must hold for every seed. Slow (~30 min).
+SEEDS ?= 0-9
+seeds: venv
+	$(BIN)/python -m utils.runner --seeds $(SEEDS) --jobs 2 $(PARAMS)
+
+# Re-resolve the lock after editing the dependencies in pyproject.toml (or to
+# take newer releases on purpose), then `make outputs` and `make test`.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q $(UV) $(PIP_QUIET)
+	$(BIN)/python -m uv pip compile pyproject.toml --universal --quiet \
+		--custom-compile-command "make lock" -o requirements.lock
+	$(BIN)/python -m utils.lockfile environment
+
 test: venv
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not ui" \
-		tests notebooks solutions --nbval --nbval-current-env \
+		tests notebooks solutions --nbval --nbval-kernel-name modelsec \
 		--nbval-sanitize-with tests/sanitize.cfg -p no:cacheprovider
 	@$(MAKE) --no-print-directory test-ui
 

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import nbformat
 
+from .numerics import KERNEL_NAME, NOTEBOOK_KERNELSPEC
+
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("notebooks", "labs", "solutions")
 NAME_RE = re.compile(r"^\d\d_[a-z0-9]+(_[a-z0-9]+)*\.ipynb$")
@@ -76,9 +78,12 @@ def _merge_streams(outputs: list) -> list:
 
 
 def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` with normalized execution counts, without run metadata, widget state or addresses."""
+    """A copy of ``nb`` with normalized execution counts, the course kernel
+    (:data:`utils.numerics.NOTEBOOK_KERNELSPEC`), and no run metadata, widget state or addresses."""
     nb = copy.deepcopy(nb)
     nb.metadata = nbformat.NotebookNode({k: nb.metadata[k] for k in KEEP_NB_METADATA if k in nb.metadata})
+    # every course notebook runs in the kernel that carries the pinned numerics
+    nb.metadata["kernelspec"] = nbformat.NotebookNode(NOTEBOOK_KERNELSPEC)
     if "language_info" in nb.metadata:
         nb.metadata["language_info"] = nbformat.NotebookNode(
             {k: v for k, v in nb.metadata["language_info"].items() if k in ("name", "pygments_lexer")})
@@ -240,7 +245,7 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
 
     os.environ["MODELSEC_PROGRESS"] = "0"
     nb = _read(path)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
     _write(clean_notebook(nb), path)

@@ -108,7 +108,7 @@ def run_one(path: Path, params: dict, warm: bool, timeout: int, root: Path | Non
 
 def write_report(rows: list[dict], params: dict, warm: bool) -> str:
     """build/metrics.json and build/report.md; returns the Markdown."""
-    BUILD.mkdir(exist_ok=True)
+    BUILD.mkdir(parents=True, exist_ok=True)
     summary = {"parameters": params, "cache": "warm" if warm else "cold (empty cache per notebook)",
                "total_seconds": round(sum(r["wall_seconds"] for r in rows), 1), "notebooks": rows}
     (BUILD / "metrics.json").write_text(json.dumps(summary, indent=2))
@@ -286,7 +286,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     parser.add_argument("--seeds", type=parse_seeds, help="the seeds study for these seeds, e.g. 0-9")
     parser.add_argument("--jobs", type=int, default=2, help="notebooks run at a time in the seeds study")
+    parser.add_argument("--build", type=Path, help="write into this folder instead of build/")
     args = parser.parse_args(argv)
+    if args.build is not None:
+        global BUILD
+        BUILD = args.build.resolve()
     params = {k: parse_value(v) for k, v in args.parameter}
     paths = course_notebooks(args.only)
     if not paths:
