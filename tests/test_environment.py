@@ -86,3 +86,26 @@ def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
     assert "make test" in (ROOT / "README.md").read_text()
+
+
+def _dry_run_install(*make_args: str) -> str:
+    out = subprocess.run(["make", "-n", "-B", "venv", *make_args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_install_recipe_torch_then_the_lock_then_the_kernel():
+    steps = [l for l in _dry_run_install().splitlines() if "pip install" in l or "utils." in l]
+    torch_step = next(i for i, l in enumerate(steps) if "install -q torch==2.13.0" in l)
+    lock_step = next(i for i, l in enumerate(steps) if "--no-deps -r .venv/requirements-after-torch.txt" in l)
+    assert torch_step < lock_step, steps
+    assert "--index-url" not in steps[torch_step]  # the default: the package index's torch
+    assert any("-m utils.lockfile verify" in l for l in steps[lock_step:])
+    assert any("-m utils.numerics install-kernel" in l for l in steps[lock_step:])
+
+
+def test_cpu_only_torch_through_torch_index():
+    url = "https://wheels.example/cpu"
+    torch_line = next(l for l in _dry_run_install(f"TORCH_INDEX={url}").splitlines() if "torch==2.13.0" in l)
+    assert f"--no-deps --index-url {url}" in torch_line  # torch's pure-Python deps come from the lock

@@ -260,7 +260,8 @@ def run_seeds(paths: list[Path], seeds: list[int], params: dict, jobs: int, time
     jobs_list = [(s, g) for s in seeds for g in lesson_groups(paths)]
     rows: list[dict] = []
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
         futures = [pool.submit(_seed_job, s, g, params, timeout, ROOT, BUILD) for s, g in jobs_list]
         for n, fut in enumerate(futures, 1):
             for row in fut.result():
@@ -269,6 +270,12 @@ def run_seeds(paths: list[Path], seeds: list[int], params: dict, jobs: int, time
                 print(f"[{n}/{len(futures)}] seed {row['seed']} {row['notebook']}: {row['status']} in "
                       f"{row['wall_seconds']} s" + (f", outside: {misses}" if misses else "")
                       + (f": {row['error']}" if row["error"] else ""), flush=True)
+    except BaseException:  # Ctrl-C or a crash: stop the workers too (their kernels exit with them)
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     summary = summarize_seeds(rows, seeds)
     summary.update(parameters=params, total_seconds=round(time.perf_counter() - t0, 1), jobs=jobs)
     print()
