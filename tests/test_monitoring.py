@@ -268,6 +268,10 @@ def test_window_for_budget(pool):
     null = [stat(mon.sample_window(X, y, w, seed=1000 + k)[0]) for k in range(40)]
     assert np.mean(np.array(null) > threshold) <= 0.05
     assert mon.window_for_budget(stat, X, y, (10,), 0.05, 0.9, "noise", 0.0, n=20) == (None, None, None)
+    # no shift at all: no window reaches the power target; the longest candidate is kept when asked
+    w, threshold, power = mon.window_for_budget(stat, X, y, (10, 20), 0.05, 0.9, "noise", 0.0, n=20,
+                                                longest_if_none=True)
+    assert w == 20 and threshold is not None and power < 0.9
 
 
 # --------------------------------------------------------------------------- attack detection

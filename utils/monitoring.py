@@ -644,7 +644,8 @@ def false_alarm_rate(results: Sequence[DriftResult]) -> float:
 
 def window_for_budget(statistic: Callable[[np.ndarray], float], X_pool: np.ndarray, y_pool: np.ndarray,
                       candidates: Sequence[int], budget: float, target: float, kind: str, level: float,
-                      n: int = 100, seed: int = 0) -> tuple[int | None, float | None, float | None]:
+                      n: int = 100, seed: int = 0, longest_if_none: bool = False
+                      ) -> tuple[int | None, float | None, float | None]:
     """The smallest window that meets a false-alarm budget and a power target (08_monitoring lab).
 
     For each candidate window length, in order: the threshold is the
@@ -655,7 +656,8 @@ def window_for_budget(statistic: Callable[[np.ndarray], float], X_pool: np.ndarr
 
     Returns:
         ``(window, threshold, power)`` for the first candidate whose power is
-        at least ``target``, or ``(None, None, None)``.
+        at least ``target``; if none reaches it, those of the last (longest)
+        candidate when ``longest_if_none``, else ``(None, None, None)``.
     """
     if not 0 < budget < 1 or not 0 < target <= 1:
         raise ValueError(f"budget must be in (0, 1) and target in (0, 1], got {budget!r} and {target!r}")
@@ -668,6 +670,8 @@ def window_for_budget(statistic: Callable[[np.ndarray], float], X_pool: np.ndarr
         power = float(np.mean(shifted > threshold))
         if power >= target:
             return int(w), threshold, power
+    if longest_if_none and len(candidates):
+        return int(w), threshold, power
     return None, None, None
 
 
