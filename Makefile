@@ -64,7 +64,7 @@ run: venv
 	$(BIN)/python -m utils.runner $(PARAMS)
 
 # Every lesson and solution for seeds 0-9, two kernels at a time: each number a
-# notebook states (utils.report.expect) must hold for every seed. Slow (~30 min).
+# notebook states (utils.report.expect) must hold for every seed. Slow (about 18 minutes on 2 cores).
 SEEDS ?= 0-9
 seeds: venv
 	$(BIN)/python -m utils.runner --seeds $(SEEDS) --jobs 2 $(PARAMS)
