@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # torch comes from the package index by default (on Linux a CUDA build, several
-# GB). For a CPU-only install of about 1 GB use PyTorch's CPU wheel index:
+# GB). For a CPU-only torch (about 750 MB installed) use PyTorch's CPU wheel index:
 #   make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 TORCH := torch==$(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
