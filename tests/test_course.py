@@ -111,3 +111,16 @@ def test_nothing_stray_is_tracked():
     allowed = {"notebooks", "labs", "solutions", "datasets", "utils", "tests", "environment.yml",
                "Makefile", "README.md", "pyproject.toml", "requirements.lock", ".ci", ".gitignore"}
     assert top <= allowed, f"unexpected top-level entries: {sorted(top - allowed)}"
+
+
+def test_no_check_code_stands_in_a_lab():
+    """A lab's checks live in utils.lab_checks: no check function or reference answer in the notebook."""
+    import nbformat
+
+    for path in sorted((ROOT / "labs").glob("*.ipynb")):
+        nb = nbformat.read(str(path), as_version=4)
+        code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        found = [w for w in ("def _check", "require(", "require_close(", "hashlib") if w in code]
+        assert not found, f"{path.name}: check code stands in the lab ({found}); move it into utils/lab_checks"
+        module = f"lab{path.name[:2]}"
+        assert f"from utils.lab_checks import {module}" in code and f"{module}.check(" in code, path.name

@@ -181,8 +181,8 @@ class JupyterServer:
 
     The server runs in its own process group with its own settings, data and
     runtime folders (a temporary directory), so neither the learner's
-    JupyterLab settings nor their kernels are touched, and the kernel is the
-    ``python3`` kernel of the interpreter running the tests (the venv's).
+    JupyterLab settings nor their kernels are touched; the notebooks run in the
+    course kernel ``modelsec`` of the venv, which brings the pinned numerics itself.
     """
 
     def __init__(self, root: Path = ROOT, python: str = sys.executable):

@@ -234,9 +234,9 @@ def write_seeds_report(summary: dict, build: Path) -> str:
     build.mkdir(parents=True, exist_ok=True)
     (build / "seeds.json").write_text(json.dumps(summary, indent=2))
     seeds = summary["seeds"]
-    lines = ["# ModelSec Workbench: every stated number over seeds "
-             f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else
-             f"# ModelSec Workbench: every stated number over seeds {seeds}", "",
+    contiguous = seeds == list(range(seeds[0], seeds[-1] + 1))
+    lines = [f"# ModelSec Workbench: every stated number over seeds "
+             f"{f'{seeds[0]}-{seeds[-1]}' if contiguous else seeds}", "",
              "| notebook | stated number | range | min | median | max | seeds outside |",
              "|---|---|---|---|---|---|---|"]
     for c in summary["claims"]:

@@ -1,0 +1,34 @@
+"""The labs' checks, one module per lab (``lab00`` for labs/00_..._lab.ipynb, and so on).
+
+A lab cell runs one call, such as ``lab00.check(1, my_accuracy, ds=ds, pred=pred)``:
+the reference answers and the tests of the learner's code live here, out of
+the lab's sight, and each is unit-tested (tests/test_lab_checks_NN.py): the lab's
+stub fails, the solution passes. Every check prints one line through
+:func:`utils.grading.check` (taught in 00_orientation_and_threat_model).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..grading import check as _grading_check
+
+
+class Checker:
+    """``check(n, *answer, **context)`` for the exercises of one lab.
+
+    ``exercises`` maps an exercise number to its title and its test function; the
+    test raises :class:`utils.grading.NotSolved` (or any error) while unsolved.
+    """
+
+    def __init__(self, lab: str, exercises: dict[int, tuple[str, Callable[..., Any]]]):
+        self.lab = lab
+        self.exercises = exercises
+
+    def __call__(self, n: int, *args: Any, **kwargs: Any) -> bool:
+        if n not in self.exercises:
+            raise ValueError(f"{self.lab}: no exercise {n!r}; the exercises are {sorted(self.exercises)}")
+        title, test = self.exercises[n]
+        return _grading_check(f"Exercise {n} ({title})", lambda: test(*args, **kwargs))
+
+
+__all__ = ["Checker"]
