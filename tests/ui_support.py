@@ -128,10 +128,14 @@ def first_exercise(solution: Path) -> Exercise:
         if "# BEGIN SOLUTION" in cell.source or "solution" in _tags(cell):
             for j in range(i + 1, len(nb.cells)):
                 later = nb.cells[j]
-                m = re.search(r"""check\(\s*(["'])(.+?)\1""", later.source)
-                if later.cell_type == "code" and m:
-                    return Exercise(i, solution_code(cell.source), j, m.group(2))
-            raise AssertionError(f"{solution.name}: no grading.check(...) cell after exercise cell {i}")
+                m = re.search(r"""\b(lab\d\d)\.check\(\s*(\d+)""", later.source)
+                if later.cell_type == "code" and m:  # a utils.lab_checks call: its title is in the module
+                    import importlib
+
+                    checker = importlib.import_module(f"utils.lab_checks.{m.group(1)}").check
+                    n = int(m.group(2))
+                    return Exercise(i, solution_code(cell.source), j, f"Exercise {n} ({checker.exercises[n][0]})")
+            raise AssertionError(f"{solution.name}: no labNN.check(...) cell after exercise cell {i}")
     raise AssertionError(f"{solution.name}: no exercise cell (# BEGIN SOLUTION) found")
 
 
