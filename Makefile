@@ -11,11 +11,8 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?=
 TORCH := torch==$(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
 TORCH_FROM := $(if $(TORCH_INDEX),--no-deps --index-url $(TORCH_INDEX),)
-# The stamp's name carries a hash of the dependency files: change them and the
-# next make reinstalls; leave them and nothing is reinstalled.
-DEPS_HASH := $(shell { cat pyproject.toml requirements.lock environment.yml Makefile; echo "$(TORCH_INDEX)"; } 2>/dev/null | sha256sum | cut -c1-16)
-STAMP := $(VENV)/.installed-$(DEPS_HASH)
-# Pinned numerics (utils/numerics.py): the same float results on every x86-64
+
+# Pinned numerics (utils/tooling/numerics.py): the same float results on every x86-64
 # processor. torch reads them when it loads; the course kernel carries them too.
 export ATEN_CPU_CAPABILITY := default
 export MKL_CBWR := COMPATIBLE
@@ -23,6 +20,11 @@ UV := uv==0.13.8
 # torchattacks 3.5.1 declares requests~=2.25.1 (clashes with JupyterLab) and
 # torchvision (unused): install it without its declared dependencies.
 TORCHATTACKS := torchattacks==3.5.1
+# The stamp's name carries a hash of what is installed (the dependency files and
+# the versions and index named below): change one and the next make reinstalls;
+# edit anything else in this Makefile and nothing is reinstalled.
+DEPS_HASH := $(shell { cat pyproject.toml requirements.lock environment.yml; echo "$(TORCH) $(TORCH_INDEX) $(TORCHATTACKS) $(UV)"; } 2>/dev/null | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(DEPS_HASH)
 PIP_QUIET := 2>&1 | { grep -v '^WARNING: Location' || true; }
 PARAMS ?=
 PYTEST_WORKERS ?= 2
@@ -39,21 +41,21 @@ help:
 	@echo "make labs   regenerate labs/ from solutions/"
 	@echo "make outputs  re-execute lessons and solutions in place (after editing them)"
 	@echo "make seeds  run every lesson and solution for seeds 0-9, check every stated number (build/seeds.md)"
-	@echo "make bench  time utils.attacks against torchattacks (build/bench.json)"
+	@echo "make bench  time utils.attacks.evasion against torchattacks (build/bench.json)"
 	@echo "make lock   re-resolve requirements.lock and environment.yml (after editing pyproject.toml)"
 	@echo "make clean  remove build output and caches"
 
-$(STAMP): pyproject.toml requirements.lock environment.yml Makefile
+$(STAMP): pyproject.toml requirements.lock environment.yml
 	@echo "Setting up $(VENV) from requirements.lock (a few minutes, once) ..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip $(PIP_QUIET)
 	@$(BIN)/python -m pip install -q $(TORCH) $(TORCH_FROM) $(PIP_QUIET)
-	@$(BIN)/python -m utils.lockfile without-torch $(VENV)/requirements-after-torch.txt
+	@$(BIN)/python -m utils.tooling.lockfile without-torch $(VENV)/requirements-after-torch.txt
 	@$(BIN)/python -m pip install -q --no-deps -r $(VENV)/requirements-after-torch.txt $(PIP_QUIET)
 	@$(BIN)/python -m pip install -q --no-deps -e . $(PIP_QUIET)
 	@$(BIN)/python -m pip install -q --no-deps $(TORCHATTACKS) $(PIP_QUIET)
-	@$(BIN)/python -m utils.lockfile verify >/dev/null
-	@$(BIN)/python -m utils.numerics install-kernel
+	@$(BIN)/python -m utils.tooling.lockfile verify >/dev/null
+	@$(BIN)/python -m utils.tooling.numerics install-kernel
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 	@echo "$(VENV) is ready."
@@ -61,13 +63,13 @@ $(STAMP): pyproject.toml requirements.lock environment.yml Makefile
 venv: $(STAMP)
 
 run: venv
-	$(BIN)/python -m utils.runner $(PARAMS)
+	$(BIN)/python -m utils.tooling.runner $(PARAMS)
 
 # Every lesson and solution for seeds 0-9, two kernels at a time: each number a
-# notebook states (utils.report.expect) must hold for every seed. Slow (about 18 minutes on 2 cores).
+# notebook states (utils.course.report.expect) must hold for every seed. Slow (about 18 minutes on 2 cores).
 SEEDS ?= 0-9
 seeds: venv
-	$(BIN)/python -m utils.runner --seeds $(SEEDS) --jobs 2 $(PARAMS)
+	$(BIN)/python -m utils.tooling.runner --seeds $(SEEDS) --jobs 2 $(PARAMS)
 
 # Re-resolve the lock after editing the dependencies in pyproject.toml (or to
 # take newer releases on purpose), then `make outputs` and `make test`.
@@ -76,7 +78,7 @@ lock:
 	@$(BIN)/python -m pip install -q $(UV) $(PIP_QUIET)
 	$(BIN)/python -m uv pip compile pyproject.toml --universal --quiet \
 		--custom-compile-command "make lock" -o requirements.lock
-	$(BIN)/python -m utils.lockfile environment
+	$(BIN)/python -m utils.tooling.lockfile environment
 
 test: venv
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not ui" \
@@ -102,21 +104,21 @@ test-unit: venv
 	$(BIN)/python -m pytest -m "not notebooks and not ui" tests -p no:cacheprovider
 
 bench: venv
-	$(BIN)/python -m utils.benchmarks
+	$(BIN)/python -m utils.tooling.benchmarks
 
 lab: venv
 	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --ServerApp.root_dir=$(CURDIR) \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 labs: venv
-	$(BIN)/python -m utils.notebooks labs
+	$(BIN)/python -m utils.tooling.notebooks labs
 
 clean-notebooks: venv
-	$(BIN)/python -m utils.notebooks clean
+	$(BIN)/python -m utils.tooling.notebooks clean
 
 outputs: venv
-	$(BIN)/python -m utils.notebooks execute notebooks/*.ipynb solutions/*.ipynb
-	$(BIN)/python -m utils.notebooks labs
+	$(BIN)/python -m utils.tooling.notebooks execute notebooks/*.ipynb solutions/*.ipynb
+	$(BIN)/python -m utils.tooling.notebooks labs
 
 clean:
 	rm -rf build .cache .pytest_cache

@@ -1,3 +1,4 @@
-"""Shared test settings live in utils/pytest_plugin.py (a pytest11 plugin), so
-they also apply when pytest is given only notebooks. This file only makes the
-test helpers in tests/ importable."""
+"""The shared test settings live in tests/modelsec_plugin.py, loaded for every
+pytest run of this repository through pyproject.toml (``-p modelsec_plugin``),
+also when pytest is given only notebooks. tests/ is on sys.path (``pythonpath``),
+so the test helpers here are importable."""

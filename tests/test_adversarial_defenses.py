@@ -1,4 +1,4 @@
-"""Unit tests of utils.adversarial_defenses (lesson 05): small models, tiny data, a few seconds."""
+"""Unit tests of utils.defenses.adversarial (lesson 05): small models, tiny data, a few seconds."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from utils import adversarial_defenses as ad
+from utils.defenses import adversarial as ad
 from utils import data, training
 from utils.models import build_model
 

@@ -1,5 +1,5 @@
-"""utils.attacks (04_adversarial_examples): cross-checks against torchattacks, the bridge's
-quirk handling, bad input, determinism; plus utils.benchmarks and utils.attack_panels."""
+"""utils.attacks.evasion (04_adversarial_examples): cross-checks against torchattacks, the bridge's
+quirk handling, bad input, determinism; plus utils.tooling.benchmarks and utils.widgets.attacks."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,10 @@ import torchattacks
 from torch import nn
 
 import utils
-from utils import attack_panels, attacks, benchmarks, data, training
+from utils.widgets import attacks as attack_panels
+from utils.attacks import evasion as attacks
+from utils.tooling import benchmarks
+from utils import data, training
 
 EPS = 0.1
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import notebooks, threat_model
+from utils.tooling import notebooks
+from utils.course import threat_model
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -97,7 +98,7 @@ def test_lessons_have_the_fixed_shape_and_cite_the_threat_model(path):
 @pytest.mark.parametrize("path", SOLUTIONS, ids=_ids(SOLUTIONS))
 def test_solutions_record_or_summarize(path):
     text = "\n".join(c.source for c in nbformat.read(str(path), as_version=4).cells)
-    assert "summary()" in text, "a lab ends with utils.grading.summary()"
+    assert "summary()" in text, "a lab ends with utils.course.grading.summary()"
 
 
 def test_nothing_stray_is_tracked():

@@ -1,10 +1,10 @@
-"""Unit tests of utils.data_defenses (tiny synthetic data, a few seconds in all)."""
+"""Unit tests of utils.defenses.data (tiny synthetic data, a few seconds in all)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from utils import data_defenses as dd
+from utils.defenses import data as dd
 from utils import models, training
 
 

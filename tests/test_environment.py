@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from utils import lockfile
+from utils.tooling import lockfile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ def test_the_lock_was_written_by_the_tool():
 
 def test_environment_yml_is_the_lock():
     assert (ROOT / "environment.yml").read_text() == lockfile.environment_yml(), \
-        "environment.yml differs from requirements.lock: run `python -m utils.lockfile environment`"
+        "environment.yml differs from requirements.lock: run `python -m utils.tooling.lockfile environment`"
     assert lockfile.environment_requirements() == lockfile.requirements()
 
 
@@ -101,8 +101,8 @@ def test_install_recipe_torch_then_the_lock_then_the_kernel():
     lock_step = next(i for i, l in enumerate(steps) if "--no-deps -r .venv/requirements-after-torch.txt" in l)
     assert torch_step < lock_step, steps
     assert "--index-url" not in steps[torch_step]  # the default: the package index's torch
-    assert any("-m utils.lockfile verify" in l for l in steps[lock_step:])
-    assert any("-m utils.numerics install-kernel" in l for l in steps[lock_step:])
+    assert any("-m utils.tooling.lockfile verify" in l for l in steps[lock_step:])
+    assert any("-m utils.tooling.numerics install-kernel" in l for l in steps[lock_step:])
 
 
 def test_cpu_only_torch_through_torch_index():

@@ -6,7 +6,7 @@ import pytest
 
 import utils
 from utils import data, training
-from utils.grading import FAIL_MARK, PASS_MARK
+from utils.course.grading import FAIL_MARK, PASS_MARK
 from utils.lab_checks import lab00
 
 SEED = 0

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import utils
-from utils import data, poisoning, training
-from utils.grading import FAIL_MARK, PASS_MARK
+from utils import data, training
+from utils.attacks import poisoning
+from utils.course.grading import FAIL_MARK, PASS_MARK
 from utils.lab_checks import lab01
 
 pytestmark = pytest.mark.notebooks  # about 17 s: trains (or loads) the solution's models

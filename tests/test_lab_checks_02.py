@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 import utils
-from utils import data, poisoning, training
-from utils.grading import FAIL_MARK, PASS_MARK
+from utils import data, training
+from utils.attacks import poisoning
+from utils.course.grading import FAIL_MARK, PASS_MARK
 from utils.lab_checks import lab02
 
 pytestmark = pytest.mark.notebooks  # over 10 s: trains (or loads) the models of the lab

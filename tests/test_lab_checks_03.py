@@ -7,7 +7,10 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 import utils
-from utils import data, data_defenses as dd, grading, poisoning, training
+from utils import data, training
+from utils.defenses import data as dd
+from utils.course import grading
+from utils.attacks import poisoning
 from utils.lab_checks import lab03
 
 pytestmark = pytest.mark.notebooks  # about 25 s: the model trains (or loads) and exercise 4 retrains

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import utils
-from utils import attacks, data, training
+from utils.attacks import evasion as attacks
+from utils import data, training
 from utils.lab_checks import lab04
 
 pytestmark = pytest.mark.notebooks  # 12–30 s: trains (or loads) the MLP and CNN, runs PGD and Square

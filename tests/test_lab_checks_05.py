@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 import utils
-from utils import adversarial_defenses as ad
-from utils import attacks, data, training
+from utils.defenses import adversarial as ad
+from utils.attacks import evasion as attacks
+from utils import data, training
 from utils.lab_checks import lab05
 
 SEED = 0

@@ -1,6 +1,6 @@
 """Labs: generated from solutions, runnable as stubs, and graded both ways.
 
-- labs/ is exactly what `python -m utils.notebooks labs` makes from solutions/.
+- labs/ is exactly what `python -m utils.tooling.notebooks labs` makes from solutions/.
 - Each lab runs top to bottom without error and every check says NOT SOLVED YET.
 - Each committed solution shows every check PASSED (and nbval re-executes the
   solutions and compares their outputs, so those lines are reproduced in every run).
@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import grading, notebooks
+from utils.course import grading
+from utils.tooling import notebooks
 from notebook_exec import execute, output_text
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import torch
 
 from utils import data, training
 from utils.models import MODELS, build_model, count_parameters
-from utils.reproducibility import setup
+from utils.course.setup import setup
 
 
 @pytest.fixture(scope="module")

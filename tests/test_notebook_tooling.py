@@ -1,4 +1,4 @@
-"""utils.notebooks (cleaner, lab generator) and utils.runner (make run)."""
+"""utils.tooling.notebooks (cleaner, lab generator) and utils.tooling.runner (make run)."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from utils import notebooks, runner
+from utils.tooling import notebooks, runner
 
 
 def solution_nb():
@@ -102,7 +102,7 @@ def test_runner_executes_records_and_reports(tmp_path, monkeypatch):
     nb = new_notebook(cells=[
         new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
         new_code_cell("import utils\nutils.setup(seed, plots=False)\n"
-                      "from utils import report\nreport.record('01_demo', seed_seen=seed)"),
+                      "from utils.course import report\nreport.record('01_demo', seed_seen=seed)"),
     ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     nbformat.write(nb, str(root / "notebooks" / "01_demo.ipynb"))
     bad = new_notebook(cells=[new_code_cell("raise ValueError('boom')")], metadata=nb.metadata)
@@ -122,14 +122,14 @@ def test_runner_executes_records_and_reports(tmp_path, monkeypatch):
 
 
 def _demo_course(root, claim_high: float):
-    from utils.numerics import NOTEBOOK_KERNELSPEC
+    from utils.tooling.numerics import NOTEBOOK_KERNELSPEC
 
     (root / "notebooks").mkdir()
     (root / "solutions").mkdir()
     meta = {"kernelspec": dict(NOTEBOOK_KERNELSPEC)}
     lesson = new_notebook(cells=[
         new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
-        new_code_cell("import utils\nutils.setup(seed, plots=False)\nfrom utils import report\n"
+        new_code_cell("import utils\nutils.setup(seed, plots=False)\nfrom utils.course import report\n"
                       f"report.expect('seed as stated', seed, 0, {claim_high})\n"
                       "report.expect('twice', 1.0, 0, 2)\nreport.expect('twice', 1.5, 0, 2)\n"
                       "report.record('01_demo', seed_seen=seed)"),
@@ -137,7 +137,7 @@ def _demo_course(root, claim_high: float):
     nbformat.write(lesson, str(root / "notebooks" / "01_demo.ipynb"))
     sol = new_notebook(cells=[
         new_code_cell("seed = 0", metadata={"tags": ["parameters"]}),
-        new_code_cell("import utils\nutils.setup(seed, plots=False)\nfrom utils import grading, report\n"
+        new_code_cell("import utils\nutils.setup(seed, plots=False)\nfrom utils.course import grading, report\n"
                       "grading.check('Exercise 1 (x)', lambda: grading.require(seed < 1, 'seed too big'))\n"
                       "grading.check('Exercise 1 (x)', lambda: grading.require(seed < 1, 'seed too big'))\n"
                       "report.record('01_demo_lab', solved=grading.solved())"),

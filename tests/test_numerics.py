@@ -1,4 +1,4 @@
-"""Pinned numerics (utils.numerics): the same weights whatever instruction set the processor offers.
+"""Pinned numerics (utils.tooling.numerics): the same weights whatever instruction set the processor offers.
 
 Different processors are simulated in subprocesses through the libraries' own
 switches: ``MKL_ENABLE_INSTRUCTIONS`` (MKL's code path), ``ONEDNN_MAX_CPU_ISA``
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from utils import numerics
+from utils.tooling import numerics
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,7 +133,7 @@ def test_kernel_spec_runs_this_interpreter_with_the_pinned_env():
 
 
 def test_every_committed_notebook_names_the_course_kernel():
-    from utils.notebooks import all_notebooks
+    from utils.tooling.notebooks import all_notebooks
     import nbformat
 
     wrong = [p.name for p in all_notebooks()

@@ -1,4 +1,4 @@
-"""utils.params and utils.reproducibility: parameter checks, seeding, determinism."""
+"""utils.course.params and utils.course.setup: parameter checks, seeding, determinism."""
 from __future__ import annotations
 
 import random
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import utils
-from utils.params import ParameterError, check_parameters, choice, integer, real
-from utils.reproducibility import THREADS, is_fast, pick_device, setup
+from utils.course.params import ParameterError, check_parameters, choice, integer, real
+from utils.course.setup import THREADS, is_fast, pick_device, setup
 
 
 @pytest.mark.parametrize("name,value,fragment", [

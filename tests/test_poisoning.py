@@ -1,10 +1,10 @@
-"""Unit tests of utils.poisoning: label flipping and backdoors (lessons 01 and 02)."""
+"""Unit tests of utils.attacks.poisoning: label flipping and backdoors (lessons 01 and 02)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from utils import poisoning as P
+from utils.attacks import poisoning as P
 
 
 @pytest.fixture

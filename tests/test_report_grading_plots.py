@@ -1,4 +1,4 @@
-"""utils.report, utils.grading, utils.plots, utils.widgets and utils.threat_model."""
+"""utils.course.report, utils.course.grading, utils.course.plots, utils.widgets and utils.course.threat_model."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from utils import grading, plots, report, threat_model, widgets  # noqa: E402
-from utils.reproducibility import setup  # noqa: E402
+from utils import widgets  # noqa: E402
+from utils.course import grading, plots, report, threat_model  # noqa: E402
+from utils.course.setup import setup  # noqa: E402
 
 
 def test_record_prints_and_writes_json(tmp_path, monkeypatch, capsys):

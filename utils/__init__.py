@@ -3,18 +3,18 @@
 Import it as ``utils``. Each module covers one concern and each public helper
 names the notebook that teaches the idea behind it:
 
-- :mod:`utils.reproducibility` – ``setup()``: seeds, determinism, threads, device, plots
-- :mod:`utils.params` – validation of notebook parameters
+- :mod:`utils.course.setup` – ``setup()``: seeds, determinism, threads, device, plots
+- :mod:`utils.course.params` – validation of notebook parameters
 - :mod:`utils.data` – the data-set registry, sha256 manifest, optional MNIST
 - :mod:`utils.models` – small models for the course data
 - :mod:`utils.training` – cached, seeded training and evaluation
-- :mod:`utils.report` – headline metrics that ``make run`` collects
-- :mod:`utils.grading` – lab checks
-- :mod:`utils.plots` – image grids, confusion matrices, decision boundaries
+- :mod:`utils.course.report` – headline metrics that ``make run`` collects
+- :mod:`utils.course.grading` – lab checks
+- :mod:`utils.course.plots` – image grids, confusion matrices, decision boundaries
 """
 from __future__ import annotations
 
-from .params import ParameterError, check_parameters
+from utils.course.params import ParameterError, check_parameters
 
 # ``utils.setup`` is loaded on first use, so that tooling (the notebook cleaner,
 # the lock-file and numerics commands) runs without importing torch.
@@ -22,7 +22,7 @@ from .params import ParameterError, check_parameters
 
 def __getattr__(name: str):
     if name == "setup":
-        from .reproducibility import setup
+        from utils.course.setup import setup
 
         return setup
     raise AttributeError(f"module 'utils' has no attribute {name!r}")

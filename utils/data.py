@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from utils.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DATASETS_DIR = ROOT / "datasets"
 MANIFEST_PATH = DATASETS_DIR / "MANIFEST.json"
 
@@ -249,7 +249,7 @@ def load(name: str = "digits", seed: int = 0, val_size: float = 0.2,
     """
     if name not in LOADERS:
         raise UnknownDatasetError(f"unknown data set {name!r}; known data sets: {', '.join(available())}")
-    from .params import check_parameters
+    from utils.course.params import check_parameters
 
     check_parameters(seed=seed)
     return LOADERS[name](seed, val_size, test_size)

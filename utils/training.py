@@ -25,10 +25,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from .models import build_model
-from .reproducibility import current_device, numerics_signature
+from utils.models import build_model
+from utils.course.setup import current_device, numerics_signature
+from utils.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 #: Bump when training code changes in a way that changes the weights.
 CACHE_VERSION = 1
 
@@ -114,7 +114,7 @@ def cache_key(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_classes: int,
               tag: str | None = None) -> str:
     """The cache key: a hash of the config, the hook tag, the data, the versions, the
     device and the numerics settings (weights trained on a GPU or without the pin of
-    :mod:`utils.numerics` are other weights)."""
+    :mod:`utils.tooling.numerics` are other weights)."""
     blob = json.dumps({
         "config": asdict(config), "tag": tag, "n_classes": n_classes,
         "data": data_hash(X, y), "cache_version": CACHE_VERSION, "torch": torch.__version__,

@@ -4,20 +4,20 @@ A lab cell runs one call, such as ``lab00.check(1, my_accuracy, ds=ds, pred=pred
 the reference answers and the tests of the learner's code live here, out of
 the lab's sight, and each is unit-tested (tests/test_lab_checks_NN.py): the lab's
 stub fails, the solution passes. Every check prints one line through
-:func:`utils.grading.check` (taught in 00_orientation_and_threat_model).
+:func:`utils.course.grading.check` (taught in 00_orientation_and_threat_model).
 """
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..grading import check as _grading_check
+from utils.course.grading import check as _grading_check
 
 
 class Checker:
     """``check(n, *answer, **context)`` for the exercises of one lab.
 
     ``exercises`` maps an exercise number to its title and its test function; the
-    test raises :class:`utils.grading.NotSolved` (or any error) while unsolved.
+    test raises :class:`utils.course.grading.NotSolved` (or any error) while unsolved.
     """
 
     def __init__(self, lab: str, exercises: dict[int, tuple[str, Callable[..., Any]]]):

@@ -6,8 +6,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import threat_model, training
-from ..grading import require, require_close
+from utils.course import threat_model
+from utils import training
+from utils.course.grading import require, require_close
 from . import Checker
 
 

@@ -5,8 +5,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .. import poisoning, training
-from ..grading import require, require_close
+from utils.attacks import poisoning
+from utils import training
+from utils.course.grading import require, require_close
 from . import Checker
 
 

@@ -5,8 +5,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import data_defenses as dd
-from ..grading import require, require_close
+from utils.defenses import data as dd
+from utils.course.grading import require, require_close
 from . import Checker
 
 

@@ -6,8 +6,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from .. import attacks, training
-from ..grading import require, require_close
+from utils.attacks import evasion as attacks
+from utils import training
+from utils.course.grading import require, require_close
 from . import Checker
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import adversarial_defenses as ad
-from .. import training
-from ..grading import require
+from utils.defenses import adversarial as ad
+from utils import training
+from utils.course.grading import require
 from . import Checker
 
 

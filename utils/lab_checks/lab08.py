@@ -7,8 +7,8 @@ from typing import Any, Callable
 import numpy as np
 import scipy.stats
 
-from .. import monitoring as mon
-from ..grading import require, require_close
+from utils import monitoring as mon
+from utils.course.grading import require, require_close
 from . import Checker
 
 

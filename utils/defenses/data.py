@@ -624,7 +624,7 @@ def hidden_activations(model, X: Any, layer: int = -1, batch_size: int = 512) ->
     import torch
     from torch import nn
 
-    from .training import to_tensor
+    from utils.training import to_tensor
 
     if model.training:
         raise ValueError("hidden_activations: the model is in training mode; call model.eval() first")
@@ -803,9 +803,10 @@ def retrain_without(config, X: Any, y: Any, flags: Any, X_test: Any, y_test: Any
         flags: boolean mask of the examples to drop (e.g. ``detection.flags``).
         X_test, y_test: clean test data.
         backdoor: optional object with ``trigger`` and ``target`` (e.g.
-            ``utils.poisoning.STANDARD_BACKDOOR``) to measure the attack success rate.
+            ``utils.attacks.poisoning.STANDARD_BACKDOOR``) to measure the attack success rate.
     """
-    from . import poisoning, training
+    from utils.attacks import poisoning
+    from utils import training
 
     X = np.asarray(X)
     y = _check_labels(y, "retrain_without", n=len(X))
@@ -889,7 +890,7 @@ def threshold_panel(scores: dict[str, Any], poisoned: Any, *, max_share: float =
     import matplotlib.pyplot as plt
     from sklearn.metrics import precision_recall_curve
 
-    from .widgets import result_label
+    from utils.widgets import result_label
 
     if not scores:
         raise ValueError("threshold_panel: give at least one named score array")

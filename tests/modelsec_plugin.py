@@ -1,7 +1,9 @@
-"""pytest settings for the course's own tests (registered as a pytest11 plugin).
+"""pytest settings for this repository's tests.
 
-Loaded by every pytest run in the course environment, whatever paths are
-given, so a lone ``pytest --nbval notebooks/04_x.ipynb`` behaves like ``make test``:
+Loaded through ``addopts = "-p modelsec_plugin"`` in pyproject.toml, so it is
+active for every pytest run of this repository, whatever paths are given (a lone
+``pytest --nbval notebooks/04_x.ipynb`` behaves like ``make test``), and for no
+other project in the same environment:
 
 - progress bars are off (``MODELSEC_PROGRESS=0``) for the kernels that nbval
   and nbclient start (they inherit the environment; MPLBACKEND is left alone

@@ -1,9 +1,9 @@
 """Benchmarks of the course's attacks against torchattacks (for 04_adversarial_examples).
 
-Run as ``python -m utils.benchmarks [--repeats N] [--no-slow] [--strict]``.
+Run as ``python -m utils.tooling.benchmarks [--repeats N] [--no-slow] [--strict]``.
 
 For the MLP and the CNN of the course (digits, seed 0) it runs
-:func:`utils.attacks.fgsm` and :func:`utils.attacks.pgd` and torchattacks'
+:func:`utils.attacks.evasion.fgsm` and :func:`utils.attacks.evasion.pgd` and torchattacks'
 ``FGSM`` and ``PGD`` at identical settings (ε = 0.1, 10 steps of 0.025, no
 random start) on the 360 test digits, and reports
 
@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+from utils.paths import ROOT
+
 OUT = ROOT / "build" / "bench.json"
 
 #: The bounds the course promises for utils' attacks against torchattacks.
@@ -65,9 +65,10 @@ def time_calls(fns: dict[str, Callable[[], object]], repeats: int = 7,
 def cross_check(model, x, y, attack: str, eps: float = 0.1, steps: int = 10, repeats: int = 7,
                 min_seconds: float = 0.05) -> dict:
     """utils' FGSM or PGD against torchattacks' at identical settings: accuracies and times."""
+    import torch
     import torchattacks
 
-    from . import attacks
+    from utils.attacks import evasion as attacks
 
     x = torch.as_tensor(x, dtype=torch.float32)
     y = torch.as_tensor(y).long()
@@ -97,7 +98,7 @@ def cross_check(model, x, y, attack: str, eps: float = 0.1, steps: int = 10, rep
 
 def size_slow_attacks(model, x, y, eps: float = 0.1) -> list[dict]:
     """One timed run of each slow torchattacks attack, to size the subsets lesson 04 uses."""
-    from . import attacks
+    from utils.attacks import evasion as attacks
 
     plans = [("CW", 200, {"c": 1.0, "lr": 0.1, "steps": 100}), ("Square", 200, {"n_queries": 500}),
              ("AutoAttack", 40, {}), ("AutoAttack", 360, {})]
@@ -115,13 +116,14 @@ def size_slow_attacks(model, x, y, eps: float = 0.1) -> list[dict]:
 def run(repeats: int = 7, slow: bool = True, seed: int = 0) -> dict:
     """All benchmarks on the course's digits models; returns what ``main`` writes."""
     import utils
-    from . import data, training
+    from utils import data, training
 
     utils.setup(seed, plots=False)
     ds = data.load("digits", seed=seed)
     result = {"torch": torch.__version__, "threads": torch.get_num_threads(),
               "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
               "repeats": repeats, "cross_checks": [], "slow_attacks": []}
+    import torch
     import torchattacks
 
     result["torchattacks"] = torchattacks.__version__
@@ -170,7 +172,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m utils.benchmarks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.tooling.benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7, help="interleaved timing rounds (median reported)")
     parser.add_argument("--no-slow", action="store_true", help="skip sizing C&W, Square and AutoAttack")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a bound is missed")

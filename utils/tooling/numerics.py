@@ -22,9 +22,9 @@ twice as much), which the course's small models afford.
 
 This module imports no torch, so tooling can read the settings cheaply.
 
-Run ``python -m utils.numerics install-kernel`` to install the kernel into the
+Run ``python -m utils.tooling.numerics install-kernel`` to install the kernel into the
 running environment (``make`` does it for ``.venv``), and
-``python -m utils.numerics status`` to see whether the pin is in effect.
+``python -m utils.tooling.numerics status`` to see whether the pin is in effect.
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def install_kernel(prefix: str | None = None, user: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m utils.numerics", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.tooling.numerics", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_inst = sub.add_parser("install-kernel", help=f"install the '{KERNEL_NAME}' Jupyter kernel")
     p_inst.add_argument("--user", action="store_true", help="into the user's Jupyter folder instead of sys.prefix")

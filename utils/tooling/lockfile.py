@@ -12,7 +12,7 @@ by hand. ``make`` installs in two steps:
    resolved anew.
 
 ``environment.yml`` (conda, mamba, Binder) lists the same pins; it is written
-from the lock by ``python -m utils.lockfile environment`` and a test checks
+from the lock by ``python -m utils.tooling.lockfile environment`` and a test checks
 that the two agree.
 
 This module imports no torch.
@@ -24,8 +24,8 @@ import re
 import sys
 from importlib import metadata
 from pathlib import Path
+from utils.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements.lock"
 ENVIRONMENT = ROOT / "environment.yml"
 
@@ -100,10 +100,10 @@ def environment_yml(lines: list[str] | None = None) -> str:
     lines = requirements() if lines is None else lines
     head = [
         "# For conda / mamba / Binder users. Written from requirements.lock by",
-        "# `python -m utils.lockfile environment` (make lock): edit pyproject.toml, never this file.",
+        "# `python -m utils.tooling.lockfile environment` (make lock): edit pyproject.toml, never this file.",
         "#   mamba env create -f environment.yml && conda activate modelsec",
         f"#   pip install --no-deps {TORCHATTACKS}",
-        "#   python -m utils.numerics install-kernel",
+        "#   python -m utils.tooling.numerics install-kernel",
         "name: modelsec",
         "channels:",
         "  - conda-forge",
@@ -153,7 +153,7 @@ def installed_mismatches() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m utils.lockfile", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.tooling.lockfile", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_env = sub.add_parser("environment", help="write environment.yml from requirements.lock")
     p_env.add_argument("--check", action="store_true", help="only say whether it is in sync")
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.check:
                 ok = ENVIRONMENT.read_text() == text
                 print("environment.yml agrees with requirements.lock" if ok else
-                      "environment.yml is out of date: run `python -m utils.lockfile environment`")
+                      "environment.yml is out of date: run `python -m utils.tooling.lockfile environment`")
                 return 0 if ok else 1
             ENVIRONMENT.write_text(text)
             print(f"wrote {ENVIRONMENT.name} from {LOCK.name}")

@@ -263,7 +263,7 @@ def flip_sweep(config, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndar
     """
     import pandas as pd
 
-    from .training import accuracy, fit
+    from utils.training import accuracy, fit
 
     X_train, X_test = np.asarray(X_train), np.asarray(X_test)
     _check_xy(X_train, y_train)
@@ -501,7 +501,7 @@ def attack_success_rate(predict: Callable[[np.ndarray], np.ndarray], X_test: np.
 def evaluate_backdoor(model, X_test: np.ndarray, y_test: np.ndarray, trigger: Trigger, target: int,
                       ) -> dict[str, float]:
     """``{"clean_accuracy": ..., "asr": ...}`` of a model on a test set (taught in 02_backdoors)."""
-    from .training import accuracy, predict
+    from utils.training import accuracy, predict
 
     return {"clean_accuracy": accuracy(model, X_test, y_test),
             "asr": attack_success_rate(lambda Z: predict(model, Z), X_test, y_test, trigger, target)}
@@ -524,7 +524,7 @@ def backdoor_sweep(config, X_train: np.ndarray, y_train: np.ndarray, X_test: np.
     """
     import pandas as pd
 
-    from .training import fit
+    from utils.training import fit
 
     X_train, y_train = np.asarray(X_train), np.asarray(y_train)
     _check_xy(X_train, y_train)
@@ -591,8 +591,8 @@ def flip_panel(results: dict, X: np.ndarray, strategies: dict[str, str], rates: 
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from .plots import decision_boundary
-    from .training import predict_proba
+    from utils.course.plots import decision_boundary
+    from utils.training import predict_proba
 
     rates = [round(float(r), 4) for r in rates]
     missing = [(s, r) for s in strategies for r in rates if (s, r) not in results]
@@ -639,8 +639,8 @@ def backdoor_panel(results: dict, X_test: np.ndarray, y_test: np.ndarray, target
     """
     import ipywidgets as widgets
 
-    from .plots import image_grid
-    from .training import predict
+    from utils.course.plots import image_grid
+    from utils.training import predict
 
     missing = [(s, p) for s in sizes for p in positions if (s, p) not in results]
     if missing:

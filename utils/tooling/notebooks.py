@@ -1,6 +1,6 @@
 """Notebook housekeeping: the cleaner, the lab generator and in-place execution.
 
-Run as ``python -m utils.notebooks COMMAND``:
+Run as ``python -m utils.tooling.notebooks COMMAND``:
 
 - ``clean [--check] [PATHS]``: normalize execution counts, scrub run metadata, widget
   state and memory addresses from notebooks (all of notebooks/, labs/ and
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import nbformat
 
-from .numerics import KERNEL_NAME, NOTEBOOK_KERNELSPEC
+from utils.tooling.numerics import KERNEL_NAME, NOTEBOOK_KERNELSPEC
+from utils.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("notebooks", "labs", "solutions")
 NAME_RE = re.compile(r"^\d\d_[a-z0-9]+(_[a-z0-9]+)*\.ipynb$")
 LAB_RE = re.compile(r"^\d\d_[a-z0-9]+(_[a-z0-9]+)*_lab\.ipynb$")
@@ -79,7 +79,7 @@ def _merge_streams(outputs: list) -> list:
 
 def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` with normalized execution counts, the course kernel
-    (:data:`utils.numerics.NOTEBOOK_KERNELSPEC`), and no run metadata, widget state or addresses."""
+    (:data:`utils.tooling.numerics.NOTEBOOK_KERNELSPEC`), and no run metadata, widget state or addresses."""
     nb = copy.deepcopy(nb)
     nb.metadata = nbformat.NotebookNode({k: nb.metadata[k] for k in KEEP_NB_METADATA if k in nb.metadata})
     # every course notebook runs in the kernel that carries the pinned numerics
@@ -252,7 +252,7 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m utils.notebooks", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.tooling.notebooks", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_clean = sub.add_parser("clean", help="scrub notebooks")
     p_clean.add_argument("--check", action="store_true")
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in changed:
             print(f"{verb}: {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}")
         if args.check and changed:
-            print("run `python -m utils.notebooks clean` (or `make clean-notebooks`) and commit")
+            print("run `python -m utils.tooling.notebooks clean` (or `make clean-notebooks`) and commit")
             return 1
         return 0
     if args.command == "labs":

@@ -38,8 +38,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy import ndimage, stats
+from utils.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 #: The kinds of input drift :func:`apply_drift` and :func:`sample_window` know, with the unit of ``level``.
 DRIFT_KINDS: dict[str, str] = {
@@ -346,7 +346,7 @@ def simulate_stream(X_pool: np.ndarray, y_pool: np.ndarray, segments: Sequence[S
             pool, so a window holds distinct images (a prior shift draws by weight).
         segments: the stream's stretches, in order.
         attack: ``attack(X, y) -> X_adv`` for the adversarial client's requests
-            (e.g. PGD from :mod:`utils.attacks`); needed when a segment has ``adversarial > 0``.
+            (e.g. PGD from :mod:`utils.attacks.evasion`); needed when a segment has ``adversarial > 0``.
         rate: requests per second (arrivals are a Poisson process).
         n_clients: benign clients; their shares of the traffic follow a Zipf law.
         seed: seeds everything.
@@ -710,7 +710,7 @@ def embed(model, X: np.ndarray, batch_size: int = 512) -> np.ndarray:
     """A model's penultimate activations (``model.embed``) as a NumPy array, e.g. for MMD."""
     import torch
 
-    from .training import to_tensor
+    from utils.training import to_tensor
 
     if not hasattr(model, "embed"):
         raise ValueError(f"{type(model).__name__} has no embed() method; use the MLP or the CNN")
@@ -1142,7 +1142,7 @@ def drift_panel(predict_proba: Callable[[np.ndarray], np.ndarray], X_ref: np.nda
     import pandas as pd
     import seaborn as sns
 
-    from .widgets import figure_png, result_label
+    from utils.widgets import figure_png, result_label
 
     kinds = [k for k in DRIFT_KINDS if k != "none"]
     if value[0] not in kinds:

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import attacks
+from utils.attacks import evasion as attacks
 
 AttackFn = Callable[..., torch.Tensor]  # (model, x, y, eps) -> x_adv
 
@@ -101,7 +101,7 @@ def show_adversarial(x, x_adv, p_clean: np.ndarray, p_adv: np.ndarray, label: in
 
 def explain(model, x, y: int, x_adv, name: str, eps: float) -> str:
     """The explorer's text line, e.g. ``"PGD at ε = 0.10: true 8 → predicted 1 (p = 0.93); ..."``."""
-    from .training import predict_proba
+    from utils.training import predict_proba
 
     p = predict_proba(model, torch.as_tensor(x_adv).reshape(1, *np.shape(x)))[0]
     norms = attacks.perturbation_norms(torch.as_tensor(x)[None], torch.as_tensor(x_adv).reshape(1, *np.shape(x)))
@@ -124,8 +124,8 @@ def attack_explorer(model, images, labels, attack_fns: dict[str, AttackFn] | Non
     """
     import ipywidgets as widgets
 
-    from .training import predict_proba
-    from .widgets import result_label
+    from utils.training import predict_proba
+    from utils.widgets import result_label
 
     attack_fns = dict(EXPLORER_ATTACKS if attack_fns is None else attack_fns)
     eps = attacks._check_eps(eps)

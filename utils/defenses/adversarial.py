@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import attacks, training
+from utils.attacks import evasion as attacks
+from utils import training
 
 BatchHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tensor, torch.Tensor]"]
 
@@ -415,8 +416,8 @@ def evaluate(model: nn.Module, x, y, eps: float, pgd_steps: int = 50, square_que
     """Clean and robust accuracy under white-box PGD and black-box Square.
 
     PGD runs ``pgd_steps`` steps of ``2.5 * eps / pgd_steps`` from a random start
-    (:func:`utils.attacks.pgd`); Square makes at most ``square_queries`` queries
-    per image (:func:`utils.attacks.square`). ``crafting_model`` (default
+    (:func:`utils.attacks.evasion.pgd`); Square makes at most ``square_queries`` queries
+    per image (:func:`utils.attacks.evasion.square`). ``crafting_model`` (default
     ``model``) is what PGD differentiates, e.g. a BPDA copy of a squeezed model.
 
     Returns:
@@ -463,7 +464,7 @@ def comparison_panel(models: dict, x, y, eps_values, steps: int = 20, seed: int 
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from .widgets import figure_png, figure_widget, result_label
+    from utils.widgets import figure_png, figure_widget, result_label
 
     if not models:
         raise ValueError("comparison_panel: give at least one model")

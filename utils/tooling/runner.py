@@ -1,19 +1,19 @@
 """``make run``: execute the whole course with papermill and write a report.
 
-Run as ``python -m utils.runner [-p NAME VALUE ...] [--only PATTERN] [--warm]``,
-or ``python -m utils.runner --seeds 0-9 --jobs 2`` for the seeds study (``make seeds``).
+Run as ``python -m utils.tooling.runner [-p NAME VALUE ...] [--only PATTERN] [--warm]``,
+or ``python -m utils.tooling.runner --seeds 0-9 --jobs 2`` for the seeds study (``make seeds``).
 
 Every lesson in ``notebooks/`` and every solution in ``solutions/`` is
 executed into ``build/``. By default each notebook gets its own empty model
 cache, so the wall time measured is a cold run of that notebook alone (the
 budget the course promises); ``--warm`` shares ``.cache/`` instead. Each
-notebook's :func:`utils.report.record` call writes its headline metrics and
+notebook's :func:`utils.course.report.record` call writes its headline metrics and
 the kernel's peak memory; the runner adds wall time and status and writes
 ``build/metrics.json`` and ``build/report.md``.
 
 The seeds study runs every lesson and solution for each seed (a lesson and its
 solution share one model cache per seed; ``--jobs`` of them at a time), logs
-every :func:`utils.report.expect` call without stopping at a miss, and writes
+every :func:`utils.course.report.expect` call without stopping at a miss, and writes
 ``build/seeds.json`` and ``build/seeds.md``: each stated number's range and its
 min, median and max over the seeds. It fails if any seed falls outside a range,
 misses a claim or stops with an error.
@@ -31,9 +31,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .numerics import KERNEL_NAME
+from utils.tooling.numerics import KERNEL_NAME
+from utils.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
 
 
@@ -102,7 +102,7 @@ def run_one(path: Path, params: dict, warm: bool, timeout: int, root: Path | Non
         row["peak_rss_mb"] = data["peak_rss_mb"]
     elif error is None:
         row["status"] = "no metrics"
-        row["error"] = "the notebook did not call utils.report.record(...)"
+        row["error"] = "the notebook did not call utils.course.report.record(...)"
     return row
 
 
@@ -172,7 +172,7 @@ def solution_checks(executed: Path) -> dict:
     """A solution's lab checks as one stated number: every exercise solved, for this seed too."""
     import nbformat
 
-    from .grading import parse_results
+    from utils.course.grading import parse_results
 
     nb = nbformat.read(str(executed), as_version=4)
     text = "\n".join("".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code"
@@ -285,7 +285,7 @@ def run_seeds(paths: list[Path], seeds: list[int], params: dict, jobs: int, time
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m utils.runner", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.tooling.runner", description=__doc__.split("\n\n")[0])
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a notebook parameter, e.g. -p fast True")
     parser.add_argument("--only", help="run only notebooks whose file name contains this text")

@@ -3,7 +3,7 @@
 ``setup(seed)`` seeds Python, NumPy and torch, turns on deterministic
 algorithms, fixes torch's thread count (a different count changes the order of
 float sums and so the printed numbers), turns oneDNN off and checks the rest of
-the pinned numerics (:mod:`utils.numerics`: the same numbers on every
+the pinned numerics (:mod:`utils.tooling.numerics`: the same numbers on every
 processor), picks the device and sets plotting defaults.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ import random
 import numpy as np
 import torch
 
-from . import numerics
-from .params import check_parameters, integer
+from utils.tooling import numerics
+from utils.course.params import check_parameters, integer
 
 #: torch intra-op threads and BLAS threads (NumPy, scikit-learn) used by every
 #: notebook: one thread gives the same float sums on every machine, and the
@@ -54,7 +54,7 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
         seed: seeds Python, NumPy and torch.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
         fast: the notebook's quick mode (fewer epochs / samples); recorded so
-            that :func:`utils.report.expect` can relax checks meant for full runs.
+            that :func:`utils.course.report.expect` can relax checks meant for full runs.
         threads: torch intra-op threads (keep the default for identical numbers).
         plots: also set the matplotlib/seaborn defaults.
     """
@@ -67,7 +67,7 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
     seed_everything(seed)
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
-    # oneDNN's kernels depend on the processor's instruction set (utils.numerics)
+    # oneDNN's kernels depend on the processor's instruction set (utils.tooling.numerics)
     torch.backends.mkldnn.enabled = False
     missing = numerics.missing_settings(torch_module=torch)
     if missing:
@@ -86,7 +86,7 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
 
 
 def numerics_signature() -> str:
-    """``"pinned"`` when :mod:`utils.numerics` is in effect, else what torch's CPU kernels use."""
+    """``"pinned"`` when :mod:`utils.tooling.numerics` is in effect, else what torch's CPU kernels use."""
     missing = numerics.missing_settings(torch_module=torch)
     if not missing and not torch.backends.mkldnn.enabled:
         return "pinned"

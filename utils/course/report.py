@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .reproducibility import is_fast
+from utils.course.setup import is_fast
 
 
 class ExpectationError(AssertionError):
