@@ -12,7 +12,7 @@ TORCH_INDEX ?=
 TORCH := torch==$(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
 TORCH_FROM := $(if $(TORCH_INDEX),--no-deps --index-url $(TORCH_INDEX),)
 
-# Pinned numerics (utils/tooling/numerics.py): the same float results on every x86-64
+# Pinned numerics (utils/course/numerics.py): the same float results on every x86-64
 # processor. torch reads them when it loads; the course kernel carries them too.
 export ATEN_CPU_CAPABILITY := default
 export MKL_CBWR := COMPATIBLE
@@ -55,7 +55,7 @@ $(STAMP): pyproject.toml requirements.lock environment.yml
 	@$(BIN)/python -m pip install -q --no-deps -e . $(PIP_QUIET)
 	@$(BIN)/python -m pip install -q --no-deps $(TORCHATTACKS) $(PIP_QUIET)
 	@$(BIN)/python -m utils.tooling.lockfile verify >/dev/null
-	@$(BIN)/python -m utils.tooling.numerics install-kernel
+	@$(BIN)/python -m utils.course.numerics install-kernel
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 	@echo "$(VENV) is ready."

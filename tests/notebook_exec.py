@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from utils.tooling.numerics import KERNEL_NAME
+from utils.course.numerics import KERNEL_NAME
 
 
 def execute(path: Path, prepend: str | None = None, timeout: int = 300) -> nbformat.NotebookNode:

@@ -102,7 +102,7 @@ def test_install_recipe_torch_then_the_lock_then_the_kernel():
     assert torch_step < lock_step, steps
     assert "--index-url" not in steps[torch_step]  # the default: the package index's torch
     assert any("-m utils.tooling.lockfile verify" in l for l in steps[lock_step:])
-    assert any("-m utils.tooling.numerics install-kernel" in l for l in steps[lock_step:])
+    assert any("-m utils.course.numerics install-kernel" in l for l in steps[lock_step:])
 
 
 def test_cpu_only_torch_through_torch_index():

@@ -122,7 +122,7 @@ def test_runner_executes_records_and_reports(tmp_path, monkeypatch):
 
 
 def _demo_course(root, claim_high: float):
-    from utils.tooling.numerics import NOTEBOOK_KERNELSPEC
+    from utils.course.numerics import NOTEBOOK_KERNELSPEC
 
     (root / "notebooks").mkdir()
     (root / "solutions").mkdir()

@@ -1,4 +1,4 @@
-"""Pinned numerics (utils.tooling.numerics): the same weights whatever instruction set the processor offers.
+"""Pinned numerics (utils.course.numerics): the same weights whatever instruction set the processor offers.
 
 Different processors are simulated in subprocesses through the libraries' own
 switches: ``MKL_ENABLE_INSTRUCTIONS`` (MKL's code path), ``ONEDNN_MAX_CPU_ISA``
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from utils.tooling import numerics
+from utils.course import numerics
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,10 +7,13 @@ images (N, 1, H, W), tabular rows or 2-D points (N, d) alike.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 from torch import nn
+
+from utils import validation as v
 
 
 class LogisticRegression(nn.Module):
@@ -107,3 +110,36 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, seed: int
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def hidden_activations(model: nn.Module, X: Any, layer: int = -1, batch_size: int = 512) -> np.ndarray:
+    """The activations of one hidden layer (the output of its ReLU), flattened: (N, d), float64.
+
+    ``layer`` counts the model's ``nn.ReLU`` modules in order: ``0`` is the first
+    hidden layer, ``-1`` the last (for the course's MLP and CNN, the penultimate
+    activations that ``model.embed`` returns). Taught in 03_data_defenses
+    (activation clustering, spectral signatures) and 08_monitoring (drift in the
+    embedding).
+    """
+    from utils.training import to_tensor
+
+    where = "hidden_activations"
+    v.eval_mode(model, where)
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        v.fail(where, f"{type(model).__name__} has no nn.ReLU layers", "give a model with ReLU hidden layers")
+    layer = v.integer(layer, "layer", where, -len(relus), len(relus) - 1)
+    X = X if isinstance(X, torch.Tensor) else np.asarray(X)
+    if X.ndim < 2 or len(X) == 0:
+        v.fail(where, f"X has shape {tuple(X.shape)}", "X must be a non-empty batch (N, ...)")
+    batch_size = v.integer(batch_size, "batch_size", where, low=1)
+    device = next(model.parameters()).device
+    captured: list[torch.Tensor] = []
+    hook = relus[layer].register_forward_hook(lambda _m, _i, out: captured.append(out.detach().flatten(1).cpu()))
+    try:
+        with torch.no_grad():
+            for start in range(0, len(X), batch_size):
+                model(to_tensor(X[start:start + batch_size], device))
+    finally:
+        hook.remove()
+    return torch.cat(captured).numpy().astype(np.float64)

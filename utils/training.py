@@ -114,7 +114,7 @@ def cache_key(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_classes: int,
               tag: str | None = None) -> str:
     """The cache key: a hash of the config, the hook tag, the data, the versions, the
     device and the numerics settings (weights trained on a GPU or without the pin of
-    :mod:`utils.tooling.numerics` are other weights)."""
+    :mod:`utils.course.numerics` are other weights)."""
     blob = json.dumps({
         "config": asdict(config), "tag": tag, "n_classes": n_classes,
         "data": data_hash(X, y), "cache_version": CACHE_VERSION, "torch": torch.__version__,

@@ -1,6 +1,7 @@
 """What every notebook of the course shares.
 
 - :mod:`utils.course.setup` – ``setup()``: seeds, determinism, threads, device, plots
+- :mod:`utils.course.numerics` – pinned numerics (no torch on import), the course kernel, BLAS threads
 - :mod:`utils.course.params` – validation of notebook parameters
 - :mod:`utils.course.report` – headline metrics and stated numbers (``record``, ``expect``)
 - :mod:`utils.course.grading` – lab checks and results

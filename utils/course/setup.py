@@ -3,7 +3,7 @@
 ``setup(seed)`` seeds Python, NumPy and torch, turns on deterministic
 algorithms, fixes torch's thread count (a different count changes the order of
 float sums and so the printed numbers), turns oneDNN off and checks the rest of
-the pinned numerics (:mod:`utils.tooling.numerics`: the same numbers on every
+the pinned numerics (:mod:`utils.course.numerics`: the same numbers on every
 processor), picks the device and sets plotting defaults.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import random
 import numpy as np
 import torch
 
-from utils.tooling import numerics
+from utils.course import numerics
 from utils.course.params import check_parameters, integer
 
 #: torch intra-op threads and BLAS threads (NumPy, scikit-learn) used by every
@@ -67,15 +67,13 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
     seed_everything(seed)
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
-    # oneDNN's kernels depend on the processor's instruction set (utils.tooling.numerics)
+    # oneDNN's kernels depend on the processor's instruction set (utils.course.numerics)
     torch.backends.mkldnn.enabled = False
     missing = numerics.missing_settings(torch_module=torch)
     if missing:
         print(numerics.warning_line(missing))
     torch.set_num_threads(threads)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(threads)  # NumPy's BLAS: a different thread count sums in another order
+    numerics.limit_threads(threads)  # NumPy's BLAS: a different thread count sums in another order
     # The first optimizer step imports torch._dynamo (seconds); do it here so that
     # training times measured in the notebooks are the training alone.
     importlib.import_module("torch._dynamo")
@@ -86,7 +84,7 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
 
 
 def numerics_signature() -> str:
-    """``"pinned"`` when :mod:`utils.tooling.numerics` is in effect, else what torch's CPU kernels use."""
+    """``"pinned"`` when :mod:`utils.course.numerics` is in effect, else what torch's CPU kernels use."""
     missing = numerics.missing_settings(torch_module=torch)
     if not missing and not torch.backends.mkldnn.enabled:
         return "pinned"

@@ -611,45 +611,6 @@ def knn_label_disagreement(features: Any, y: Any, *, k: int = 10, threshold: flo
     return Detection("k-NN label disagreement", scores > threshold, scores)
 
 
-# --------------------------------------------------------------------------- representations
-
-
-def hidden_activations(model, X: Any, layer: int = -1, batch_size: int = 512) -> np.ndarray:
-    """The activations of one hidden layer (the output of its ReLU), flattened: (N, d).
-
-    ``layer`` counts the model's ``nn.ReLU`` modules in order: ``0`` is the first
-    hidden layer, ``-1`` the last (for the course's MLP and CNN, the same as
-    ``model.embed``, the penultimate activations).
-    """
-    import torch
-    from torch import nn
-
-    from utils.training import to_tensor
-
-    if model.training:
-        raise ValueError("hidden_activations: the model is in training mode; call model.eval() first")
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    if not relus:
-        raise ValueError("hidden_activations: the model has no nn.ReLU layers to read")
-    if not _is_int(layer) or not -len(relus) <= layer < len(relus):
-        raise ValueError(f"layer must be an integer in [{-len(relus)}, {len(relus) - 1}] "
-                         f"(the model has {len(relus)} hidden ReLU layers), got {layer!r}")
-    X = np.asarray(X) if not isinstance(X, torch.Tensor) else X
-    if X.ndim < 2 or len(X) == 0:
-        raise ValueError(f"hidden_activations: X must be a non-empty batch, got shape {tuple(X.shape)}")
-    batch_size = _check_int(batch_size, "batch_size", 1)
-    device = next(model.parameters()).device
-    captured: list[torch.Tensor] = []
-    hook = relus[layer].register_forward_hook(lambda _m, _i, out: captured.append(out.detach().flatten(1).cpu()))
-    try:
-        with torch.no_grad():
-            for start in range(0, len(X), batch_size):
-                model(to_tensor(X[start:start + batch_size], device))
-    finally:
-        hook.remove()
-    return torch.cat(captured).numpy().astype(np.float64)
-
-
 def spectral_signature_scores(features: Any, y: Any) -> np.ndarray:
     """Spectral-signature outlier scores (Tran et al., 2018).
 

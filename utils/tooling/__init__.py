@@ -7,5 +7,7 @@ checking the lock file does not load the ML stack.
 - :mod:`utils.tooling.runner` – ``make run`` and ``make seeds``
 - :mod:`utils.tooling.benchmarks` – ``make bench``
 - :mod:`utils.tooling.lockfile` – ``requirements.lock`` and ``environment.yml``
-- :mod:`utils.tooling.numerics` – the pinned numerics and the course kernel
+
+The pinned numerics and the course kernel are in :mod:`utils.course.numerics`
+(the library needs them too; that module imports no torch either).
 """

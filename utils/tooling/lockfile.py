@@ -103,7 +103,7 @@ def environment_yml(lines: list[str] | None = None) -> str:
         "# `python -m utils.tooling.lockfile environment` (make lock): edit pyproject.toml, never this file.",
         "#   mamba env create -f environment.yml && conda activate modelsec",
         f"#   pip install --no-deps {TORCHATTACKS}",
-        "#   python -m utils.tooling.numerics install-kernel",
+        "#   python -m utils.course.numerics install-kernel",
         "name: modelsec",
         "channels:",
         "  - conda-forge",

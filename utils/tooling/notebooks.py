@@ -31,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from utils.tooling.numerics import KERNEL_NAME, NOTEBOOK_KERNELSPEC
+from utils.course.numerics import KERNEL_NAME, NOTEBOOK_KERNELSPEC
 from utils.paths import ROOT
 
 FOLDERS = ("notebooks", "labs", "solutions")
@@ -79,7 +79,7 @@ def _merge_streams(outputs: list) -> list:
 
 def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` with normalized execution counts, the course kernel
-    (:data:`utils.tooling.numerics.NOTEBOOK_KERNELSPEC`), and no run metadata, widget state or addresses."""
+    (:data:`utils.course.numerics.NOTEBOOK_KERNELSPEC`), and no run metadata, widget state or addresses."""
     nb = copy.deepcopy(nb)
     nb.metadata = nbformat.NotebookNode({k: nb.metadata[k] for k in KEEP_NB_METADATA if k in nb.metadata})
     # every course notebook runs in the kernel that carries the pinned numerics

@@ -31,7 +31,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from utils.tooling.numerics import KERNEL_NAME
+from utils.course.numerics import KERNEL_NAME
 from utils.paths import ROOT
 
 BUILD = ROOT / "build"

@@ -22,13 +22,15 @@ twice as much), which the course's small models afford.
 
 This module imports no torch, so tooling can read the settings cheaply.
 
-Run ``python -m utils.tooling.numerics install-kernel`` to install the kernel into the
+Run ``python -m utils.course.numerics install-kernel`` to install the kernel into the
 running environment (``make`` does it for ``.venv``), and
-``python -m utils.tooling.numerics status`` to see whether the pin is in effect.
+``python -m utils.course.numerics status`` to see whether the pin is in effect.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import json
 import os
 import shutil
@@ -51,6 +53,50 @@ NOTEBOOK_KERNELSPEC = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME,
 
 HOW_TO_FIX = (f"open the notebook with the '{KERNEL_DISPLAY_NAME}' kernel (make lab), "
               f"or start Jupyter with " + " ".join(f"{k}={v}" for k, v in PINNED_ENV.items()))
+
+
+_CONTROLLER: tuple[int, object] | None = None
+
+
+def _controller():
+    """threadpoolctl's view of the loaded thread pools. Scanning the loaded
+    libraries is slow, so the scan is kept until a new module is imported
+    (which may load another BLAS or OpenMP)."""
+    global _CONTROLLER
+    if _CONTROLLER is None or _CONTROLLER[0] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = (len(sys.modules), ThreadpoolController())
+    return _CONTROLLER[1]
+
+
+def limit_threads(threads: int) -> None:
+    """Run NumPy's BLAS and OpenMP on ``threads`` threads from now on: a different
+    thread count sums floats in another order (called by ``utils.setup``; taught in
+    00_orientation_and_threat_model)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+
+
+@contextlib.contextmanager
+def one_thread():
+    """NumPy's BLAS and OpenMP on one thread inside the block (or a function
+    decorated with :func:`single_threaded`), restored after. Small kernel
+    matrices gain little from threads, lose much when the cores are busy, and
+    would sum in another order on another machine (taught in 03_data_defenses
+    and 08_monitoring)."""
+    with _controller().limit(limits=1):
+        yield
+
+
+def single_threaded(fn):
+    """Decorate ``fn`` to run inside :func:`one_thread` (taught in 03_data_defenses)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with one_thread():
+            return fn(*args, **kwargs)
+    return wrapper
 
 
 def missing_settings(environ: dict[str, str] | None = None, torch_module=None) -> list[str]:
@@ -116,7 +162,7 @@ def install_kernel(prefix: str | None = None, user: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m utils.tooling.numerics", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m utils.course.numerics", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_inst = sub.add_parser("install-kernel", help=f"install the '{KERNEL_NAME}' Jupyter kernel")
     p_inst.add_argument("--user", action="store_true", help="into the user's Jupyter folder instead of sys.prefix")
