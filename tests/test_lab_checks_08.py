@@ -8,7 +8,7 @@ import pytest
 import scipy.stats
 
 import utils
-from utils import data, training
+from utils import data, metrics, training
 from utils import monitoring as mon
 from utils.lab_checks import lab08
 
@@ -36,7 +36,7 @@ def lab():
     X_pool = np.concatenate([ds.X_test, ds.X_val[rest]])
     y_pool = np.concatenate([ds.y_test, ds.y_val[rest]])
     P_ref = api(X_ref)
-    novel_threshold = mon.threshold_for(mon.reference_novelty(X_ref), 0.01)
+    novel_threshold = metrics.threshold_at_fpr(mon.reference_novelty(X_ref), 0.01)
 
     def make_log(stream_seed, extraction):
         segments = [mon.Segment("normal", 400), mon.Segment("review", 1000, extraction=extraction)]

@@ -1,4 +1,4 @@
-"""Unit tests of utils.monitoring: stream simulation, drift tests, attack scores, alerts."""
+"""Unit tests of utils.monitoring (08_monitoring): stream simulation, drift tests, attack scores, alerts."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 import scipy.stats
 
+from utils import metrics
 from utils import monitoring as mon
+from utils.validation import ValidationError
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -71,14 +73,23 @@ def test_apply_drift_per_sample_levels_ramp(pool):
 
 def test_apply_drift_rejects_bad_input(pool):
     X, _ = pool
-    with pytest.raises(ValueError, match="unknown drift kind"):
+    with pytest.raises(ValidationError, match="apply_drift: kind = 'fog' is not one of the choices; kind must be one of"):
         mon.apply_drift(X, "fog", 1.0)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValidationError, match=r"shape \(120, 64\); images must have shape \(N, C, H, W\)"):
         mon.apply_drift(X.reshape(len(X), -1), "noise", 0.1)
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValidationError, match="empty"):
         mon.apply_drift(X[:0], "noise", 0.1)
-    with pytest.raises(ValueError, match="level must be >= 0"):
+    with pytest.raises(ValidationError, match="level = -0.1 is negative for 'noise'; level must be >= 0"):
         mon.apply_drift(X, "noise", -0.1)
+    # new refusals: 0-255 pixels (the result would be clipped to 1 silently), a level per image of the wrong length
+    with pytest.raises(ValidationError, match=r"apply_drift: images have values in \[0.000, 254.715\]; images must be in \[0, 1\] \(divide 0-255 pixels by 255\)"):
+        mon.apply_drift(X * 255, "noise", 0.1)
+    with pytest.raises(ValidationError, match="level = .* is neither a number nor 120 numbers"):
+        mon.apply_drift(X, "blur", np.ones(3))
+    with pytest.raises(ValidationError, match="level = 'a' is neither a number"):
+        mon.apply_drift(X, "blur", "a")
+    with pytest.raises(ValidationError, match="seed = -1 is out of range"):
+        mon.apply_drift(X, "noise", 0.1, seed=-1)
 
 
 def test_prior_weights(pool):
@@ -87,10 +98,12 @@ def test_prior_weights(pool):
     assert np.isclose(w0.sum(), 1) and np.allclose(w0, 1 / len(y))
     w1 = mon.prior_weights(y, 1.0, classes=(0,))
     assert np.isclose(w1[y == 0].sum(), 1) and w1[y != 0].sum() == 0
-    with pytest.raises(ValueError, match="share of traffic"):
+    with pytest.raises(ValidationError, match=r"prior_weights: level \(a share of traffic\) = 1.5 is out of range"):
         mon.prior_weights(y, 1.5)
-    with pytest.raises(ValueError, match="none of the classes"):
+    with pytest.raises(ValidationError, match="none of the classes"):
         mon.prior_weights(y, 0.5, classes=(7,))
+    with pytest.raises(ValidationError, match="y have dtype float64; y must be integer class indices"):
+        mon.prior_weights(y.astype(float), 0.5)
 
 
 def test_sample_window(pool):
@@ -102,11 +115,13 @@ def test_sample_window(pool):
     assert len(np.unique(Xw.reshape(50, -1), axis=0)) == 50, "a window without replacement has no duplicates"
     _, yp = mon.sample_window(X, y, 60, "prior", 1.0, seed=1)
     assert set(yp) <= {0, 1, 2}
-    with pytest.raises(ValueError, match="window must be an integer >= 2"):
+    with pytest.raises(ValidationError, match=r"n \(the window length\) = 1 is out of range; .* must be an integer >= 2"):
         mon.sample_window(X, y, 1)
-    with pytest.raises(ValueError, match="without replacement"):
+    with pytest.raises(ValidationError, match="n .* = 10.0 is not an integer"):
+        mon.sample_window(X, y, 10.0)
+    with pytest.raises(ValidationError, match="without replacement"):
         mon.sample_window(X, y, 500)
-    with pytest.raises(ValueError, match="120 rows but y_pool has 119"):
+    with pytest.raises(ValidationError, match="119 y_pool for 120 pool images; give one label per pool image"):
         mon.sample_window(X, y[:-1], 10)
 
 
@@ -114,8 +129,15 @@ def test_level_for_and_describe():
     assert mon.level_for("noise", 0.5) == pytest.approx(0.15)
     assert mon.describe_drift("rotation", 20) == "rotation 20°"
     assert mon.describe_drift("noise", 0) == "no drift"
-    with pytest.raises(ValueError, match="strength"):
+    with pytest.raises(ValidationError, match=r"level_for: strength = 2 is out of range; strength must be a number in \[0, 1\]"):
         mon.level_for("noise", 2)
+    # was a bare TypeError from comparing a string with 0
+    with pytest.raises(ValidationError, match="level_for: strength = 'a' is not a finite number; strength must be"):
+        mon.level_for("noise", "a")
+    with pytest.raises(ValidationError, match="level_for: kind = 'fog' is not one of the choices"):
+        mon.level_for("fog", 0.5)
+    with pytest.raises(ValidationError, match="describe_drift: kind = 'fog'"):
+        mon.describe_drift("fog", 1)
 
 
 def test_extraction_queries(pool):
@@ -144,10 +166,20 @@ def test_simulate_stream(pool):
     assert np.array_equal(s.X, again.X) and np.array_equal(s.client, again.client)
     frame = s.frame()
     assert list(frame.columns[:4]) == ["index", "time", "client", "source"] and len(frame) == 240
-    with pytest.raises(ValueError, match="pass attack"):
+    with pytest.raises(ValidationError, match="pass attack"):
         mon.simulate_stream(X, y, segs, seed=5)
-    with pytest.raises(ValueError, match="at least one Segment"):
+    with pytest.raises(ValidationError, match="at least one Segment"):
         mon.simulate_stream(X, y, [])
+    with pytest.raises(ValidationError, match=r"n_clients = 99 is out of range; n_clients must be an integer in \[1, 98\]"):
+        mon.simulate_stream(X, y, segs[:1], n_clients=99)
+    with pytest.raises(ValidationError, match="rate .* = 0 is out of range"):
+        mon.simulate_stream(X, y, segs[:1], rate=0)
+    with pytest.raises(ValidationError, match="Segment 'x': kind = 'fog' is not one of the choices"):
+        mon.Segment("x", 10, "fog")
+    with pytest.raises(ValidationError, match="Segment 'x': n = 0 is out of range"):
+        mon.Segment("x", 0)
+    with pytest.raises(ValidationError, match="the attack shares must add up to at most 1"):
+        mon.Segment("x", 10, adversarial=0.6, extraction=0.6)
 
 
 # --------------------------------------------------------------------------- drift detectors
@@ -180,16 +212,21 @@ def test_ks_test_bonferroni_and_decision():
 def test_detectors_reject_bad_input(detector):
     rng = np.random.default_rng(0)
     a = rng.random((20, 4))
-    with pytest.raises(ValueError, match="reference is empty"):
+    name = detector.__name__
+    with pytest.raises(ValidationError, match=f"{name}: reference samples have 0 rows; reference samples need at least 2"):
         detector(a[:0], a)
-    with pytest.raises(ValueError, match="feature dimensions differ"):
+    with pytest.raises(ValidationError, match="feature dimensions differ"):
         detector(a, rng.random((20, 5)))
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValidationError, match="current samples need at least 2"):
         detector(a, a[:1])
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValidationError, match="NaN"):
         detector(a, np.full((5, 4), np.nan))
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ValidationError, match=r"alpha \(the significance level\) = 1.5 is out of range; .* in \(0, 1\)"):
         detector(a, a, alpha=1.5)
+    with pytest.raises(ValidationError, match="alpha .* = True is not a finite number"):
+        detector(a, a, alpha=True)
+    with pytest.raises(ValidationError, match="current samples have dtype <U1"):
+        detector(a, np.full((5, 4), "x"))
 
 
 def test_mmd2_matches_a_naive_implementation():
@@ -213,8 +250,14 @@ def test_mmd_test_permutations():
     assert not same.drift and 0 < same.p_value <= 1
     assert same.p_value * 100 == pytest.approx(round(same.p_value * 100)), "p = (1 + count) / (1 + permutations)"
     assert mon.mmd_test(X, X[::-1] + 0.01, 50, seed=4).p_value == mon.mmd_test(X, X[::-1] + 0.01, 50, seed=4).p_value
-    with pytest.raises(ValueError, match="n_permutations"):
+    with pytest.raises(ValidationError, match="mmd_test: n_permutations = 0 is out of range"):
         mon.mmd_test(X, X, n_permutations=0)
+    with pytest.raises(ValidationError, match="mmd_test: n_permutations = 9.5 is not an integer"):
+        mon.mmd_test(X, X, n_permutations=9.5)
+    with pytest.raises(ValidationError, match="bandwidth = 0 is out of range"):
+        mon.mmd2(X, X, bandwidth=0)
+    with pytest.raises(ValidationError, match="rbf_kernel: bandwidth = -1 is out of range"):
+        mon.rbf_kernel(X, -1)
 
 
 def test_c2st():
@@ -230,10 +273,12 @@ def test_c2st():
 
 def test_sliding_windows_scan_delay_and_false_alarms():
     assert mon.sliding_windows(10, 4, 3) == [(0, 4), (3, 7), (6, 10)]
-    with pytest.raises(ValueError, match=">= 2"):
+    with pytest.raises(ValidationError, match="sliding_windows: window = 1 is out of range; window must be an integer >= 2"):
         mon.sliding_windows(10, 1)
-    with pytest.raises(ValueError, match="longer than the stream"):
+    with pytest.raises(ValidationError, match="window = 20 is longer than the stream"):
         mon.sliding_windows(10, 20)
+    with pytest.raises(ValidationError, match="step = 0 is out of range"):
+        mon.sliding_windows(10, 4, 0)
     rng = np.random.default_rng(4)
     ref = rng.normal(size=(60, 2))
     stream = np.concatenate([rng.normal(size=(100, 2)), rng.normal(3, 1, size=(60, 2))])
@@ -249,14 +294,18 @@ def test_sliding_windows_scan_delay_and_false_alarms():
     assert mon.stream_false_alarms(scan.assign(drift=True), segments) == 4
     mmd_scan = mon.scan_stream(ref, stream, "mmd", window=40, step=60, n_permutations=20, seed=1)
     assert len(mmd_scan) == 3 and mmd_scan["detector"].eq("mmd").all()
-    with pytest.raises(ValueError, match="feature dimensions"):
+    with pytest.raises(ValidationError, match="feature dimensions"):
         mon.scan_stream(ref, stream[:, :1], "ks", window=40)
+    with pytest.raises(ValidationError, match="scan_stream: detector = 'kl' is not one of the choices"):
+        mon.scan_stream(ref, stream, "kl", window=40)
+    with pytest.raises(ValidationError, match="scan_stream: window = 400 is longer than the stream"):
+        mon.scan_stream(ref, stream, "ks", window=400)
 
 
 def test_false_alarm_rate():
     r = [mon.DriftResult("ks", 0.1, p, 0.05, p < 0.05) for p in (0.01, 0.5, 0.2, 0.04)]
     assert mon.false_alarm_rate(r) == 0.5
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValidationError, match="at least one"):
         mon.false_alarm_rate([])
 
 
@@ -272,20 +321,26 @@ def test_window_for_budget(pool):
     w, threshold, power = mon.window_for_budget(stat, X, y, (10, 20), 0.05, 0.9, "noise", 0.0, n=20,
                                                 longest_if_none=True)
     assert w == 20 and threshold is not None and power < 0.9
+    with pytest.raises(ValidationError, match="window_for_budget: budget = 0 is out of range"):
+        mon.window_for_budget(stat, X, y, (10,), 0, 0.9, "noise", 0.1, n=5)
+    with pytest.raises(ValidationError, match="a candidate window = 1 is out of range"):
+        mon.window_for_budget(stat, X, y, (1,), 0.05, 0.9, "noise", 0.1, n=5)
 
 
 # --------------------------------------------------------------------------- attack detection
 
 
-def test_squeeze_and_scores(pool):
+def test_squeeze_score_of_a_prediction_api(pool):
+    """08_monitoring squeezes requests through the API (a NumPy predict_proba), not a torch model."""
+    from utils.defenses import adversarial as ad
+
     X, _ = pool
-    sq = mon.squeeze(X, bits=1)
-    assert set(np.unique(sq)) <= {0.0, 1.0}
-    with pytest.raises(ValueError, match="bits"):
-        mon.squeeze(X, bits=0)
-    scores = mon.squeeze_score(toy_proba, X[:5], bits=2)
-    assert scores.shape == (5,) and (scores >= 0).all() and (scores <= 2).all()
-    assert np.allclose(mon.squeeze_score(toy_proba, sq[:5], bits=1), 0)
+    scores = ad.squeeze_score(toy_proba, X[:5], ad.BitDepth(2))
+    assert scores.shape == (5,) and (scores >= 0).all() and (scores <= 2).all() and scores.max() > 0
+    expected = np.abs(toy_proba(X[:5]) - toy_proba(np.round(X[:5] * 3) / 3)).sum(1)
+    assert np.allclose(scores, expected, atol=1e-6)
+    sq = np.round(X[:5])  # already 1-bit: squeezing to 1 bit changes nothing
+    assert np.allclose(ad.squeeze_score(toy_proba, sq, ad.BitDepth(1)), 0)
 
 
 def test_novelty_scores(pool):
@@ -296,20 +351,28 @@ def test_novelty_scores(pool):
     assert np.allclose(mon.novelty_score(ref, ref), 0)
     loo = mon.reference_novelty(ref)
     assert (loo > 0).all() and len(loo) == 30
-    with pytest.raises(ValueError, match="feature dimensions"):
+    with pytest.raises(ValidationError, match="novelty_score: feature dimensions differ"):
         mon.novelty_score(queries[:, :, :4], ref)
+    with pytest.raises(ValidationError, match="novelty_score: batch = 0 is out of range"):
+        mon.novelty_score(queries, ref, batch=0)
+    with pytest.raises(ValidationError, match="reference_novelty: reference inputs have 1 rows"):
+        mon.reference_novelty(ref[:1])
 
 
-def test_threshold_and_precision_recall():
-    scores = np.arange(100.0)
-    t = mon.threshold_for(scores, 0.05)
-    assert np.mean(scores > t) <= 0.05
-    assert mon.precision_recall([True, True, False, False], [True, False, True, False]) == (0.5, 0.5)
-    assert mon.precision_recall([False, False], [True, False]) == (0.0, 0.0)
-    with pytest.raises(ValueError, match="shape"):
-        mon.precision_recall([True], [True, False])
-    with pytest.raises(ValueError, match="fpr"):
-        mon.threshold_for(scores, 1.0)
+def test_lesson_thresholds_and_precision_recall(pool):
+    """08_monitoring sets its thresholds with metrics.threshold_at_fpr and scores flags with
+    metrics.detection_metrics (monitoring's own copies are gone)."""
+    X, _ = pool
+    assert not hasattr(mon, "threshold_for") and not hasattr(mon, "precision_recall")
+    clean = mon.novelty_score(X[20:], X[:20])  # 100 clean requests' novelty scores, no two alike
+    assert len(np.unique(clean)) == 100
+    for fpr in (0.05, 0.01):
+        t = metrics.threshold_at_fpr(clean, fpr)
+        assert int((clean > t).sum()) == int(fpr * 100), "exactly the nominal share of clean requests is flagged"
+    m = metrics.detection_metrics(np.array([True, True, False, False]), np.array([True, False, True, False]))
+    assert (m.precision, m.recall) == (0.5, 0.5)
+    m = metrics.detection_metrics(np.array([False, False]), np.array([True, False]))
+    assert (m.precision, m.recall) == (0.0, 0.0)
 
 
 def test_client_report_flags_the_odd_client():
@@ -320,20 +383,30 @@ def test_client_report_flags_the_odd_client():
     report = mon.client_report(log, {"novel": 0.01}, alpha=0.01)
     assert set(report.loc[report["flag_novel"], "client"]) == {"t"}
     assert report["requests"].sum() == 260
-    with pytest.raises(ValueError, match="lacks the columns"):
+    with pytest.raises(ValidationError, match="lacks the columns"):
         mon.client_report(log.drop(columns="time"), {"novel": 0.01})
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValidationError, match="empty"):
         mon.client_report(log.iloc[:0], {"novel": 0.01})
+    with pytest.raises(ValidationError, match="client_report: the expected share of 'novel' = 0 is out of range"):
+        mon.client_report(log, {"novel": 0})
+    with pytest.raises(ValidationError, match="client_report: alpha .* = 0 is out of range"):
+        mon.client_report(log, {"novel": 0.01}, alpha=0)
 
 
-def test_embed():
-    from utils.models import build_model
+def test_embeddings_are_the_mlps_last_hidden_layer(pool):
+    """08_monitoring runs MMD on models.hidden_activations(model, X): for the MLP, model.embed exactly."""
+    import torch
 
-    model = build_model("mlp", (1, 8, 8), 3, hidden=(6, 5))
-    e = mon.embed(model, np.zeros((7, 1, 8, 8), np.float32), batch_size=3)
-    assert e.shape == (7, 5)
-    with pytest.raises(ValueError, match="no embed"):
-        mon.embed(build_model("logreg", (1, 8, 8), 3), np.zeros((2, 1, 8, 8), np.float32))
+    from utils.models import build_model, hidden_activations
+
+    X, _ = pool
+    assert not hasattr(mon, "embed")
+    torch.manual_seed(0)
+    model = build_model("mlp", (1, 8, 8), 3, hidden=(6, 5)).eval()
+    e = hidden_activations(model, X[:7], batch_size=3)
+    with torch.no_grad():
+        expected = model.embed(torch.as_tensor(X[:7])).numpy()
+    assert e.shape == (7, 5) and np.array_equal(e, expected.astype(np.float64))
 
 
 # --------------------------------------------------------------------------- alerts and labels
@@ -346,8 +419,14 @@ def test_severity_and_alert_json(tmp_path):
     line = json.loads(a.to_json())
     assert set(line) == {"index", "time", "detector", "severity", "statistic", "p_value", "threshold", "evidence"}
     assert line["p_value"] == 0.0123457 and line["evidence"] == {"window": [50, 250], "column": 3}
-    with pytest.raises(ValueError, match="severity"):
+    with pytest.raises(ValidationError, match="Alert: severity = 'urgent' is not one of the choices"):
         mon.Alert(0, 0.0, "ks", "urgent", 0.1, 0.1, 0.05)
+    with pytest.raises(ValidationError, match="Alert: index = -1 is out of range"):
+        mon.Alert(-1, 0.0, "ks", "info", 0.1, 0.1, 0.05)
+    with pytest.raises(ValidationError, match="severity: p_value = 1.5 is out of range"):
+        mon.severity(1.5, 0.05)
+    with pytest.raises(ValidationError, match="severity: alpha .* = 0 is out of range"):
+        mon.severity(0.01, 0)
     log = mon.AlertLog()
     log.add(a)
     log.add(mon.Alert(300, 15.0, "mmd", "critical", 0.01, None, 0.05))
@@ -355,7 +434,7 @@ def test_severity_and_alert_json(tmp_path):
     path = log.write(tmp_path / "alerts.jsonl")
     lines = path.read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[1])["p_value"] is None
-    with pytest.raises(TypeError):
+    with pytest.raises(ValidationError, match="AlertLog.add: got a dict; add takes an Alert"):
         log.add({"detector": "ks"})
 
 
@@ -369,6 +448,10 @@ def test_incidents_and_drift_alerts():
     alerts = mon.drift_alerts(scan, np.arange(60) * 0.5)
     assert [a.severity for a in alerts] == ["critical", "warning"]
     assert alerts[0].evidence["first_window"] == [10, 30] and alerts[0].time == 14.5
+    with pytest.raises(ValidationError, match="drift_alerts: 10 timestamps for requests up to 60"):
+        mon.drift_alerts(scan, np.arange(10.0))
+    with pytest.raises(ValidationError, match=r"incidents: the scan lacks the columns \['p_value'\]"):
+        mon.incidents(scan.drop(columns="p_value"))
 
 
 def test_client_and_accuracy_alerts():
@@ -384,6 +467,10 @@ def test_client_and_accuracy_alerts():
                         "oracle": 0.9, "labels": 5})
     acc_alerts = mon.accuracy_alerts(acc, 0.9, np.arange(60.0))
     assert [(a.index, a.severity, a.statistic) for a in acc_alerts] == [(20, "critical", 0.7), (50, "warning", 0.88)]
+    with pytest.raises(ValidationError, match="accuracy_alerts: floor = 1.5 is out of range"):
+        mon.accuracy_alerts(acc, 1.5, np.arange(60.0))
+    with pytest.raises(ValidationError, match=r"client_alerts: the report lacks the columns \['flag_novel'"):
+        mon.client_alerts(report.drop(columns="flag_novel"), log, {"novel": "extraction"})
 
 
 def test_delayed_labels():
@@ -399,10 +486,16 @@ def test_delayed_labels():
     assert at.loc[500, "observed"] < 0.5
     instant = mon.delayed_accuracy(correct, np.arange(500), window=50, step=50)
     assert np.allclose(instant["observed"].iloc[1:], instant["oracle"].iloc[1:])
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValidationError, match="delayed_accuracy: lengths differ: correct has 500, arrivals has 10"):
         mon.delayed_accuracy(correct, arrivals[:10])
-    with pytest.raises(ValueError, match="mean_delay"):
+    with pytest.raises(ValidationError, match="delayed_accuracy: window = 600 is longer than the stream"):
+        mon.delayed_accuracy(correct, arrivals, window=600)
+    with pytest.raises(ValidationError, match=r"the boolean mask labelled has shape \(3,\)"):
+        mon.delayed_accuracy(correct, arrivals, labelled=np.ones(3, bool))
+    with pytest.raises(ValidationError, match=r"label_arrivals: mean_delay \(in requests\) = -1 is out of range"):
         mon.label_arrivals(5, -1)
+    with pytest.raises(ValidationError, match="label_arrivals: n = 2.5 is not an integer"):
+        mon.label_arrivals(2.5, 3)
 
 
 # --------------------------------------------------------------------------- figures and panel
@@ -423,8 +516,11 @@ def test_dashboard_and_panel(pool):
     fig = mon.plot_dashboard(s, [scan], alerts, flags=flags, accuracy=acc)
     assert len(fig.axes) == 3
     plt.close(fig)
-    panel = mon.drift_panel(toy_proba, X[:40], X[40:], y[40:], window=30, n_permutations=20,
-                            value=("blur", 0.0))
+    with pytest.raises(ValidationError, match="plot_dashboard: rolling = 0 is out of range"):
+        mon.plot_dashboard(s, [scan], alerts, rolling=0)
+    from utils.widgets import drift_panel
+
+    panel = drift_panel(toy_proba, X[:40], X[40:], y[40:], window=30, n_permutations=20, value=("blur", 0.0))
     label = panel.children[1]
     first = label.value
     assert first.startswith("no drift →") and "KS p=" in first
@@ -433,3 +529,20 @@ def test_dashboard_and_panel(pool):
     panel.children[0].children[1].value = 0.0
     assert label.value == first
     plt.close("all")
+    with pytest.raises(ValidationError, match=r"drift_panel: value\[0\] \(the drift kind\) = 'none' is not one of"):
+        drift_panel(toy_proba, X[:40], X[40:], y[40:], value=("none", 0.5))
+    with pytest.raises(ValidationError, match=r"drift_panel: window = 500 is out of range; window must be an integer in \[8, 80\]"):
+        drift_panel(toy_proba, X[:40], X[40:], y[40:], window=500)
+
+
+def test_the_package_imports_no_ipywidgets():
+    """Panels live in utils.widgets: importing utils.monitoring loads neither the widget library nor torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from utils import monitoring; "
+            "print(sorted(m for m in ('ipywidgets', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=__import__("pathlib").Path(__file__).resolve().parent.parent).stdout
+    assert out.strip() == "[]"
+
