@@ -12,7 +12,7 @@ import torchattacks
 from torch import nn
 
 import utils
-from utils.widgets import attacks as attack_panels
+from utils.widgets import attack_explorer
 from utils.attacks import evasion as attacks
 from utils.tooling import benchmarks
 from utils import data, training
@@ -172,11 +172,11 @@ def test_bridge_rejects_bad_targeting(tiny):
         attacks.run_torchattacks("AutoAttack", model, x, y, EPS, targeted=True)
     with pytest.raises(ValueError, match="targeted=False"):
         attacks.run_torchattacks("PGD", model, x, y, EPS, target_labels=y)
-    with pytest.raises(ValueError, match="target_labels must have shape"):
+    with pytest.raises(ValueError, match="run_torchattacks: 3 target_labels for 120 images; give one label per image"):
         attacks.run_torchattacks("PGD", model, x, y, EPS, targeted=True, target_labels=y[:3])
     with pytest.raises(ValueError, match=r"target_labels must be class indices in \[0, 9\]"):
         attacks.run_torchattacks("PGD", model, x, y, EPS, targeted=True, target_labels=y + 10)
-    with pytest.raises(ValueError, match="unknown attack"):
+    with pytest.raises(ValueError, match="name = 'DeepFool' is not one of the choices; name must be one of 'FGSM'"):
         attacks.run_torchattacks("DeepFool", model, x, y, EPS)
     with pytest.raises(ValueError, match="PGD: .*'step'"):
         attacks.run_torchattacks("PGD", model, x, y, EPS, step=5)
@@ -240,8 +240,8 @@ def test_bad_alpha_is_rejected(tiny):
 
 
 @pytest.mark.parametrize("make_bad,message", [
-    (lambda x: x * 255, r"inputs must be in \[0, 1\], got values in \[0.000, 255.000\]"),
-    (lambda x: x - 0.5, r"inputs must be in \[0, 1\]"),
+    (lambda x: x * 255, r"images have values in \[0.000, 255.000\]; images must be in \[0, 1\] \(divide 0-255"),
+    (lambda x: x - 0.5, r"images have values in \[-0.500, 0.500\]; images must be in \[0, 1\]$"),
     (lambda x: torch.where(x > 0.5, torch.tensor(float("nan")), x), "NaN or infinite"),
     (lambda x: x.flatten()[:64], "batch dimension"),
 ])
@@ -256,8 +256,8 @@ def test_images_outside_the_unit_range_are_rejected(tiny, make_bad, message):
 
 
 @pytest.mark.parametrize("make_bad,message", [
-    (lambda y: y[:3], r"labels must have shape \(4,\) to match the 4 inputs, got \(3,\)"),
-    (lambda y: y[:, None], r"labels must have shape \(4,\)"),
+    (lambda y: y[:3], r"3 labels for 4 images; give one label per image"),
+    (lambda y: y[:, None], r"labels have shape \(4, 1\); labels must be a 1-D array"),
     (lambda y: y.float(), "labels must be integer class indices"),
     (lambda y: y - 100, "labels must be class indices >= 0"),
     (lambda y: y + 10, r"labels must be class indices in \[0, 9\]"),
@@ -302,17 +302,51 @@ class _WithDropout(nn.Module):
         return self.base(self.drop(x))
 
 
-def test_a_model_in_training_mode_is_run_in_eval_mode_and_restored(tiny):
+def _evaluators(model):
+    """Every public function here that runs the model (besides the attacks of _callers)."""
+    return {
+        "robust_accuracy": lambda x, y: attacks.robust_accuracy(model, x, y),
+        "robustness_curve": lambda x, y: attacks.robustness_curve(model, x, y, {"FGSM": attacks.fgsm}, [0.1]),
+        "run_torchattacks": lambda x, y: attacks.run_torchattacks("FGSM", model, x, y, EPS),
+        "predict_proba": lambda x, y: training.predict_proba(model, x),
+        "accuracy": lambda x, y: training.accuracy(model, x, y),
+    }
+
+
+@pytest.mark.parametrize("which", ["top module", "one submodule"])
+def test_a_model_in_training_mode_is_refused(tiny, which):
+    base, x, y = tiny
+    model = _WithDropout(base).eval()
+    if which == "top module":
+        model.train()
+    else:
+        model.drop.train()  # the top module says eval, dropout would still be active
+    modes = [m.training for m in model.modules()]
+    try:
+        calls = {**_callers(model), **_evaluators(model)}
+        for name, call in calls.items():
+            where = name.split()[-1] if name != "bridge PGD" else "run_torchattacks"
+            with pytest.raises(ValueError, match=rf"^{where}: the model is in training mode; call model.eval\(\) first"):
+                call(x[:4], y[:4])
+            assert [m.training for m in model.modules()] == modes, f"{name} changed the model's mode"
+    finally:
+        base.eval()
+
+
+def test_eval_mode_crafts_during_training_and_restores_the_mode(tiny):
+    """What adversarial training does (05): craft in eval mode inside the block, train mode after."""
     base, x, y = tiny
     model = _WithDropout(base).eval()
     expected = {name: call(x[:20], y[:20]) for name, call in _callers(model).items()}
     model.train()
-    for name, call in _callers(model).items():
-        got = call(x[:20], y[:20])
-        assert torch.equal(got, expected[name]), f"{name}: dropout was active during the attack"
-        assert model.training and model.drop.training and base.training, f"{name}: mode not restored"
-    assert attacks.robust_accuracy(model, x, y) == attacks.robust_accuracy(model.eval(), x, y)
-    base.eval()
+    try:
+        for name, call in _callers(model).items():
+            with attacks.eval_mode(model):
+                got = call(x[:20], y[:20])
+            assert torch.equal(got, expected[name]), f"{name}: dropout was active during the attack"
+            assert model.training and model.drop.training and base.training, f"{name}: mode not restored"
+    finally:
+        model.eval()
 
 
 def test_mixed_modes_are_restored_exactly(tiny):
@@ -322,20 +356,37 @@ def test_mixed_modes_are_restored_exactly(tiny):
     with attacks.eval_mode(model):
         assert not any(m.training for m in model.modules())
     assert model.drop.training and not model.training and not base.training
+    model.drop.eval()
 
 
 def test_mode_is_restored_when_the_attack_fails(tiny):
     base, x, y = tiny
     base.train()
     try:
-        with pytest.raises(ValueError):
-            attacks.run_torchattacks("PGD", base, x[:4], y[:4] + 10, EPS)
+        with pytest.raises(ValueError, match=r"labels must be class indices in \[0, 9\]"):
+            with attacks.eval_mode(base):
+                attacks.run_torchattacks("PGD", base, x[:4], y[:4] + 10, EPS)
+        assert base.training
         with pytest.raises(RuntimeError):
             with attacks.eval_mode(base):
                 raise RuntimeError("boom")
         assert base.training
     finally:
         base.eval()
+
+
+def test_messages_say_where_what_and_what_is_allowed(tiny):
+    model, x, y = tiny
+    with pytest.raises(ValueError) as err:
+        attacks.fgsm(model, x[:4], y[:4], 1.5)
+    assert str(err.value) == "fgsm: eps = 1.5 is out of range; eps must be a number in [0, 1]"
+    with pytest.raises(ValueError) as err:
+        attacks.square(model, x[:4] * 255, y[:4], EPS, n_queries=5)
+    assert str(err.value) == ("square: images have values in [0.000, 255.000]; "
+                              "images must be in [0, 1] (divide 0-255 pixels by 255)")
+    with pytest.raises(ValueError) as err:
+        attacks.pgd(model, x[:4], y[:4], EPS, seed=-1)
+    assert str(err.value) == "pgd: seed = -1 is out of range; seed must be an integer >= 0"
 
 
 # --------------------------------------------------------------------------- determinism and helpers
@@ -397,7 +448,7 @@ def test_robustness_curve(tiny):
 
 def test_robust_accuracy_needs_inputs(tiny):
     model, x, y = tiny
-    with pytest.raises(ValueError, match="at least one input"):
+    with pytest.raises(ValueError, match="robust_accuracy: no images given; give at least one image"):
         attacks.robust_accuracy(model, x[:0], y[:0])
 
 
@@ -431,7 +482,7 @@ def test_benchmark_report_and_verdicts(tmp_path):
 
 def test_attack_explorer_updates_its_text(tiny):
     model, x, y = tiny
-    panel = attack_panels.attack_explorer(model, x[:3], y[:3], {"FGSM": attacks.fgsm}, eps=0.05)
+    panel = attack_explorer(model, x[:3], y[:3], {"FGSM": attacks.fgsm}, eps=0.05)
     slider, label = panel.children[1], panel.children[2]
     before = label.value
     assert before.startswith("FGSM at ε = 0.05: true ")
@@ -439,5 +490,24 @@ def test_attack_explorer_updates_its_text(tiny):
     assert label.value != before and "ε = 0.25" in label.value
     slider.value = 0.05
     assert label.value == before
-    with pytest.raises(ValueError, match="eps"):
-        attack_panels.attack_explorer(model, x[:3], y[:3], eps=2.0)
+    assert panel.children[3].value[:4] == b"\x89PNG"  # rendered by widgets.figure_png
+    with pytest.raises(ValueError, match=r"attack_explorer: eps = 2.0 is out of range"):
+        attack_explorer(model, x[:3], y[:3], eps=2.0)
+    with pytest.raises(ValueError, match="attack_explorer: 2 labels for 3 images"):
+        attack_explorer(model, x[:3], y[:2])
+    with pytest.raises(ValueError, match=r"attack_explorer: images have values in \[0.000, 255.000\]"):
+        attack_explorer(model, x[:3] * 255, y[:3])
+    model.train()
+    try:
+        with pytest.raises(ValueError, match="attack_explorer: the model is in training mode"):
+            attack_explorer(model, x[:3], y[:3])
+    finally:
+        model.eval()
+
+
+def test_the_widget_uses_the_public_checks_only():
+    import inspect
+
+    from utils.widgets import attacks as widget_module
+
+    assert "attacks._" not in inspect.getsource(widget_module)

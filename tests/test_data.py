@@ -106,8 +106,22 @@ def test_missing_file_and_bad_manifest(tmp_path):
 
 
 def test_split_sizes_are_checked():
-    with pytest.raises(ValueError, match="add up to less than 1"):
+    with pytest.raises(ValueError, match="split_indices: val_size = 0.6 and test_size = 0.5 add up to 1.1; "
+                                         "val_size and test_size must add up to less than 1"):
         data.split_indices(np.zeros(10, dtype=int), 0, val_size=0.6, test_size=0.5)
+    with pytest.raises(ValueError, match=r"split_indices: test_size = 0 is out of range; test_size must be a number in \(0, 1\)"):
+        data.split_indices(np.zeros(10, dtype=int), 0, test_size=0)
+    with pytest.raises(ValueError, match="split_indices: labels have dtype float64"):
+        data.split_indices(np.zeros(10), 0)
+
+
+def test_load_checks_its_parameters():
+    with pytest.raises(ValueError, match="load: seed = -1 is out of range"):
+        data.load("digits", seed=-1)
+    with pytest.raises(ValueError, match="load: seed = 1.5 is not an integer"):
+        data.load("digits", seed=1.5)
+    with pytest.raises(ValueError, match=r"load: val_size = 1.2 is out of range; val_size must be a number in \(0, 1\)"):
+        data.load("digits", val_size=1.2)
 
 
 def idx_bytes(arr: np.ndarray, code: int) -> bytes:
@@ -127,7 +141,7 @@ def test_idx_round_trip(dtype, code):
 def test_idx_errors_are_clear():
     arr = np.arange(6, dtype=np.uint8).reshape(2, 3)
     good = idx_bytes(arr, 0x08)
-    with pytest.raises(ValueError, match="magic"):
+    with pytest.raises(ValueError, match="parse_idx: not an IDX file: magic bytes 01000802; an IDX file starts with 0000"):
         data.parse_idx(b"\x01\x00" + good[2:])
     with pytest.raises(ValueError, match="body has 5 bytes"):
         data.parse_idx(good[:-1])
@@ -142,6 +156,10 @@ def test_read_idx_gzip(tmp_path):
     p = tmp_path / "labels-idx1-ubyte.gz"
     p.write_bytes(gzip.compress(idx_bytes(arr, 0x08)))
     np.testing.assert_array_equal(data.read_idx(p), arr)
+    bad = tmp_path / "broken-idx1-ubyte"
+    bad.write_bytes(b"\x00")
+    with pytest.raises(ValueError, match=r"read_idx: .*broken-idx1-ubyte: not an IDX file: 1 bytes; an IDX file's header alone needs 4"):
+        data.read_idx(bad)
 
 
 def fake_mnist(tmp_path, monkeypatch):

@@ -131,21 +131,29 @@ def test_fit_never_modifies_its_inputs(digits, cache):
 def test_fit_bad_input(digits, cache):
     cfg = training.preset("logreg", epochs=1)
     X, y = digits.X_train, digits.y_train
-    with pytest.raises(ValueError, match="1077 rows but y has 10 labels"):
+    with pytest.raises(ValueError, match="fit: 10 labels for 1077 inputs; give one label per input"):
         training.fit(cfg, X, y[:10])
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 9\]"):
+    with pytest.raises(ValueError, match=r"fit: labels have values in \[1, 12\]; labels must be class indices in \[0, 9\]"):
         training.fit(cfg, X, np.where(y == 0, 12, y), 10)
-    with pytest.raises(ValueError, match="integers"):
+    with pytest.raises(ValueError, match="fit: labels have dtype float64; labels must be integer class indices"):
         training.fit(cfg, X, y.astype(float))
     bad = X.copy()
     bad[0, 0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="fit: inputs contain NaN or infinite values; inputs must be finite numbers"):
         training.fit(cfg, bad, y)
-    with pytest.raises(ValueError, match="needs a tag"):
+    with pytest.raises(ValueError, match=r"fit: inputs have shape \(1077,\)"):
+        training.fit(cfg, X[:, 0, 0, 0], y)
+    with pytest.raises(ValueError, match="fit: a batch_hook without a tag; give tag="):
         training.fit(cfg, X, y, batch_hook=lambda m, a, b: (a, b))
-    with pytest.raises(ValueError, match="optimizer"):
+    with pytest.raises(ValueError, match="fit: optimizer = 'lbfgs' is not one of the choices"):
         training.fit(cfg.with_(optimizer="lbfgs"), X, y)
-    with pytest.raises(ValueError, match="no preset"):
+    with pytest.raises(ValueError, match="fit: epochs = 0 is out of range; epochs must be an integer >= 1"):
+        training.fit(cfg.with_(epochs=0), X, y)
+    with pytest.raises(ValueError, match=r"fit: lr = -0.1 is out of range; lr must be a number in \(0, inf\)"):
+        training.fit(cfg.with_(lr=-0.1), X, y)
+    with pytest.raises(ValueError, match="fit: n_classes = 1 is out of range"):
+        training.fit(cfg, X, y, 1)
+    with pytest.raises(ValueError, match="preset: model = 'svm' is not one of the choices; model must be one of 'logreg'"):
         training.preset("svm")
 
 
@@ -154,11 +162,34 @@ def test_predictions_and_eval_mode(digits, cache):
     p = training.predict_proba(model, digits.X_test[:7])
     assert p.shape == (7, 10) and np.allclose(p.sum(1), 1, atol=1e-5)
     assert (training.predict(model, digits.X_test[:7]) == p.argmax(1)).all()
-    with pytest.raises(ValueError, match="7 rows but y has 6"):
+    assert training.accuracy(model, torch.as_tensor(digits.X_test[:7]), torch.as_tensor(digits.y_test[:7])) == \
+        training.accuracy(model, digits.X_test[:7], digits.y_test[:7])
+    with pytest.raises(ValueError, match="accuracy: 6 labels for 7 inputs; give one label per input"):
         training.accuracy(model, digits.X_test[:7], digits.y_test[:6])
+    with pytest.raises(ValueError, match="predict_proba: inputs are empty"):
+        training.predict_proba(model, digits.X_test[:0])
+    with pytest.raises(ValueError, match="predict: inputs contain NaN"):
+        training.predict(model, np.full((2, 1, 8, 8), np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="predict_proba: batch_size = 0 is out of range"):
+        training.predict_proba(model, digits.X_test[:2], batch_size=0)
     model.train()
-    with pytest.raises(ValueError, match="training mode"):
-        training.predict(model, digits.X_test[:2])
+    for name, call in [("predict", training.predict), ("predict_proba", training.predict_proba),
+                       ("accuracy", lambda m, X: training.accuracy(m, X, digits.y_test[:2]))]:
+        with pytest.raises(ValueError, match=rf"^{name}: the model is in training mode; call model.eval\(\) first"):
+            call(model, digits.X_test[:2])
+
+
+def test_a_submodule_in_training_mode_is_refused(digits, cache):
+    """The top module in eval mode is not enough: dropout or batch-norm inside may still be training."""
+    model = training.fit(training.preset("mlp", epochs=1), digits.X_train, digits.y_train, 10)
+    model.features[0].train()
+    assert not model.training
+    with pytest.raises(ValueError, match="predict_proba: the model is in training mode"):
+        training.predict_proba(model, digits.X_test[:2])
+    with pytest.raises(ValueError, match="accuracy: the model is in training mode"):
+        training.accuracy(model, digits.X_test[:2], digits.y_test[:2])
+    model.eval()
+    assert training.predict(model, digits.X_test[:2]).shape == (2,)
 
 
 def test_progress_switch(monkeypatch):

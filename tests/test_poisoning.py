@@ -1,10 +1,12 @@
-"""Unit tests of utils.attacks.poisoning: label flipping and backdoors (lessons 01 and 02)."""
+"""Unit tests of utils.attacks.poisoning: label flipping and backdoors (lessons 01 and 02), and of
+their panels in utils.widgets.poisoning."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from utils.attacks import poisoning as P
+from utils.widgets import backdoor_panel, flip_panel
 
 
 @pytest.fixture
@@ -113,29 +115,29 @@ def test_bad_poison_rate_is_rejected(labels, images, rate):
 
 
 def test_bad_labels_are_rejected(labels):
-    with pytest.raises(ValueError, match="integers"):
+    with pytest.raises(ValueError, match="random_flip: labels have dtype float64; labels must be integer class indices"):
         P.random_flip(labels.astype(float), 0.1)
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\]"):
+    with pytest.raises(ValueError, match=r"labels have values in \[0, 3\]; labels must be class indices in \[0, 2\]"):
         P.random_flip(labels, 0.1, n_classes=3)
     with pytest.raises(ValueError, match="1-D"):
         P.random_flip(labels.reshape(20, 10), 0.1)
     with pytest.raises(ValueError, match="strategy must be one of"):
         P.flip_labels(labels, 0.1, "smart")
-    with pytest.raises(ValueError, match="needs proba"):
+    with pytest.raises(ValueError, match="flip_labels: strategy 'boundary' without proba="):
         P.flip_labels(labels, 0.1, "boundary")
-    with pytest.raises(ValueError, match="source label"):
+    with pytest.raises(ValueError, match=r"class_flip: source = 7 is out of range; source must be an integer in \[0, 3\]"):
         P.flip_labels(labels, 0.1, "class", source=7, target=0)
 
 
 def test_length_mismatch_is_rejected(labels, images):
     X, y = images
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(ValueError, match="targeted_flip: lengths differ: labels has 200, scores has 199"):
         P.targeted_flip(labels, np.zeros(len(labels) - 1), 0.1, new_labels=(labels + 1) % 4)
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(ValueError, match="margins: 200 labels for 10 probability rows"):
         P.margins(_proba(10, 4), labels)
-    with pytest.raises(ValueError, match="differ in length: 60 inputs, 59 labels"):
+    with pytest.raises(ValueError, match="poison_backdoor: 59 labels for 60 images; give one label per image"):
         P.poison_backdoor(X, y[:-1], P.Trigger(), 0, 0.1)
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(ValueError, match="attack_success_rate: 59 labels for 60 images"):
         P.attack_success_rate(lambda Z: np.zeros(len(Z)), X, y[:-1], P.Trigger(), 0)
 
 
@@ -187,7 +189,7 @@ def test_blended_trigger_mixes_every_pixel(images):
     (P.Trigger(size=9, row=0, col=0), "larger than the 8×8 image"),
     (P.Trigger(size=3, row=6, col=0), "does not fit"),
     (P.Trigger(size=2, row=-1, col=0), "does not fit"),
-    (P.Trigger(size=0), "positive integer"),
+    (P.Trigger(size=0), "trigger size = 0 is out of range; trigger size must be an integer >= 1"),
     (P.Trigger(alpha=1.5), "alpha"),
     (P.Trigger(value=2.0), "value"),
     (P.Trigger(pattern="stripes"), "pattern"),
@@ -216,9 +218,9 @@ def test_poison_backdoor_relabels_only_other_classes(images):
 def test_bad_target_is_rejected(images):
     X, y = images
     for target in (3, -1, 1.0, True):
-        with pytest.raises(ValueError, match="target label must be a class index"):
+        with pytest.raises(ValueError, match=r"poison_backdoor: target = .* target must be an integer in \[0, 2\]"):
             P.poison_backdoor(X, y, P.Trigger(), target, 0.1)
-    with pytest.raises(ValueError, match="target label must be a class index in \\[0, 9\\]"):
+    with pytest.raises(ValueError, match=r"target = 10 is out of range; target must be an integer in \[0, 9\]"):
         P.clean_label_poison(X, y, P.Trigger(), 10, 0.1, n_classes=10)
     with pytest.raises(ValueError, match="only 40 are not already"):
         P.poison_backdoor(X, y, P.Trigger(), 0, 0.9)
@@ -290,8 +292,71 @@ def test_trigger_at_named_positions():
     assert (P.trigger_at(2, "top-right").row, P.trigger_at(2, "top-right").col) == (0, 6)
     with pytest.raises(ValueError, match="position must be one of"):
         P.trigger_at(2, "middle")
-    with pytest.raises(ValueError, match=r"trigger size must be an integer in \[1, 8\]"):
+    with pytest.raises(ValueError, match=r"trigger_at: size = 9 is out of range; size must be an integer in \[1, 8\]"):
         P.trigger_at(9)
+
+
+@pytest.mark.parametrize("scale, message", [
+    (255.0, r"images have values in \[0\.\d+, 127\.\d+\]; images must be in \[0, 1\] \(divide 0-255 pixels by 255\)"),
+    (-1.0, r"images have values in \[-0\.\d+, -0\.\d+\]; images must be in \[0, 1\]"),
+])
+def test_images_outside_the_unit_range_are_refused_not_clipped(images, scale, message):
+    X, y = images
+    bad = X * scale
+    with pytest.raises(ValueError, match="apply_trigger: " + message):
+        P.apply_trigger(bad, P.Trigger())
+    with pytest.raises(ValueError, match="poison_backdoor: " + message):
+        P.poison_backdoor(bad, y, P.Trigger(), 0, 0.1)
+    with pytest.raises(ValueError, match="clean_label_poison: " + message):
+        P.clean_label_poison(bad, y, P.Trigger(), 0, 0.1)
+    with pytest.raises(ValueError, match="clean_label_poison: " + message.replace("images", "X_hard")):
+        P.clean_label_poison(X, y, P.Trigger(), 0, 0.1, X_hard=bad)
+    with pytest.raises(ValueError, match="attack_success_rate: " + message):
+        P.attack_success_rate(lambda Z: np.zeros(len(Z), dtype=int), bad, y, P.Trigger(), 0)
+
+
+def test_images_of_the_wrong_shape_or_with_nan_are_refused(images):
+    X, y = images
+    with pytest.raises(ValueError, match=r"apply_trigger: images have shape \(60, 8, 8\); images must have shape \(N, C, H, W\)"):
+        P.apply_trigger(X[:, 0], P.Trigger())
+    bad = X.copy()
+    bad[3, 0, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="poison_backdoor: images contain NaN or infinite values"):
+        P.poison_backdoor(bad, y, P.Trigger(), 0, 0.1)
+
+
+def test_bad_seeds_and_counts_are_refused(labels, images):
+    X, y = images
+    with pytest.raises(ValueError, match="random_flip: seed = -1 is out of range; seed must be an integer >= 0"):
+        P.random_flip(labels, 0.1, seed=-1)
+    with pytest.raises(ValueError, match="poison_backdoor: seed = 1.5 is not an integer"):
+        P.poison_backdoor(X, y, P.Trigger(), 0, 0.1, seed=1.5)
+    with pytest.raises(ValueError, match="n_classes = 1 is out of range; n_classes must be an integer >= 2"):
+        P.random_flip(labels, 0.1, n_classes=1)
+    assert P.n_poisoned(0.25, 10) == 2 and P.n_poisoned(0.0, 0) == 0
+    with pytest.raises(ValueError, match="n_poisoned: poison_rate = 2 is out of range"):
+        P.n_poisoned(2, 10)
+    with pytest.raises(ValueError, match="n_poisoned: n = -1 is out of range"):
+        P.n_poisoned(0.1, -1)
+
+
+def test_messages_say_where_what_and_what_is_allowed(labels):
+    with pytest.raises(ValueError) as err:
+        P.random_flip(labels, 1.5)
+    assert str(err.value) == "random_flip: poison_rate = 1.5 is out of range; poison_rate must be a number in [0, 1]"
+    with pytest.raises(ValueError) as err:
+        P.flip_labels(labels, 0.1, "smart")
+    assert str(err.value) == ("flip_labels: strategy = 'smart' is not one of the choices; "
+                              "strategy must be one of 'random', 'boundary', 'confident', 'class'")
+
+
+def test_the_attack_module_has_no_widgets():
+    import subprocess
+    import sys
+
+    code = "import sys, utils.attacks.poisoning as p; assert 'ipywidgets' not in sys.modules; " \
+           "assert not hasattr(p, 'flip_panel') and not hasattr(p, 'backdoor_panel')"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --------------------------------------------------------------------------- sweeps and panels
@@ -333,14 +398,23 @@ def test_backdoor_sweep_and_panels(tmp_path, monkeypatch, images):
     assert table[["clean_accuracy", "asr"]].stack().between(0, 1).all()
     results = {k: {"model": models[(k, 0.1)], "trigger": t, "asr": 0.5, "clean_accuracy": 0.9}
                for k, t in triggers.items()}
-    panel = P.backdoor_panel(results, X, y, 0, [1, 2], ["top-left", "centre"])
+    panel = backdoor_panel(results, X, y, 0, [1, 2], ["top-left", "centre"])
     (size, where), label, image = panel.children[0].children, panel.children[1], panel.children[2]
     before = label.value
     assert "1×1 trigger at top-left" in before and image.value[:4] == b"\x89PNG"
     where.value = "centre"
     assert label.value != before and "at centre" in label.value
-    with pytest.raises(ValueError, match="no precomputed result"):
-        P.backdoor_panel(results, X, y, 0, [1, 3], ["top-left"])
+    with pytest.raises(ValueError, match="backdoor_panel: no precomputed result"):
+        backdoor_panel(results, X, y, 0, [1, 3], ["top-left"])
+    with pytest.raises(ValueError, match=r"backdoor_panel: images have values in \[0\.\d+, 127"):
+        backdoor_panel(results, X * 255, y, 0, [1, 2], ["top-left", "centre"])
+    model = models[((2, "centre"), 0.1)]
+    model.train()
+    with pytest.raises(ValueError, match="backdoor_panel: the model is in training mode"):
+        backdoor_panel(results, X, y, 0, [1, 2], ["top-left", "centre"])
+    with pytest.raises(ValueError, match="evaluate_backdoor: the model is in training mode"):
+        P.evaluate_backdoor(model, X, y, P.Trigger(), 0)
+    model.eval()
 
 
 def test_flip_panel_updates_its_text(tiny_points):
@@ -354,8 +428,16 @@ def test_flip_panel_updates_its_text(tiny_points):
         model = training.fit(cfg, X, yp, 2)
         results[("random", r)] = {"model": model, "y": yp, "flipped": idx,
                                   "accuracy": training.accuracy(model, X, y)}
-    panel = P.flip_panel(results, X, {"random": "random flips"}, [0.0, 0.1], value=("random", 0.0))
+    panel = flip_panel(results, X, {"random": "random flips"}, [0.0, 0.1], value=("random", 0.0))
     rate, label = panel.children[0].children[1], panel.children[1]
     assert label.value.startswith("random flips, poison rate 0.00 → test accuracy")
     rate.value = 0.1
     assert "poison rate 0.10" in label.value and "(12 of 120 labels flipped)" in label.value
+    assert panel.children[2].value[:4] == b"\x89PNG"  # rendered by widgets.figure_png
+    with pytest.raises(ValueError, match=r"flip_panel: no precomputed result for \[\('random', 0.2\)\]"):
+        flip_panel(results, X, {"random": "random flips"}, [0.0, 0.2])
+    with pytest.raises(ValueError, match=r"flip_panel: rate = 1.5 is out of range"):
+        flip_panel(results, X, {"random": "random flips"}, [0.0, 1.5])
+    results[("random", 0.1)]["model"].train()
+    with pytest.raises(ValueError, match="flip_panel: the model is in training mode"):
+        flip_panel(results, X, {"random": "random flips"}, [0.0, 0.1])

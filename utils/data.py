@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from utils import validation as v
 from utils.paths import ROOT
 
 DATASETS_DIR = ROOT / "datasets"
@@ -34,11 +36,11 @@ MANIFEST_PATH = DATASETS_DIR / "MANIFEST.json"
 
 
 class DataIntegrityError(RuntimeError):
-    """A data file does not match the sha256 pinned in the manifest."""
+    """A data file does not match the sha256 pinned in the manifest (taught in 00_orientation_and_threat_model)."""
 
 
 class UnknownDatasetError(KeyError):
-    """A data-set name that is not in the registry."""
+    """A data-set name that is not in the registry (taught in 00_orientation_and_threat_model)."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable
         return str(self.args[0])
@@ -49,7 +51,8 @@ class Dataset:
     """Train / validation / test splits of one data set.
 
     Images have shape (N, 1, H, W) with values in [0, 1]; tabular and 2-D
-    data have shape (N, d). Labels are int64 class indices.
+    data have shape (N, d). Labels are int64 class indices. Taught in
+    00_orientation_and_threat_model.
     """
 
     name: str
@@ -73,7 +76,7 @@ class Dataset:
         return tuple(self.X_train.shape[1:])
 
     def summary(self) -> str:
-        """One line: name, sizes of the splits, input shape and classes."""
+        """One line: name, sizes of the splits, input shape and classes (taught in 00_orientation_and_threat_model)."""
         return (f"{self.name}: train {len(self.y_train)}, val {len(self.y_val)}, "
                 f"test {len(self.y_test)}; input {self.input_shape}; {self.n_classes} classes")
 
@@ -82,7 +85,7 @@ class Dataset:
 
 
 def sha256_file(path: Path) -> str:
-    """The sha256 of a file's bytes, as hex."""
+    """The sha256 of a file's bytes, as hex (taught in 00_orientation_and_threat_model)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -91,7 +94,7 @@ def sha256_file(path: Path) -> str:
 
 
 def read_manifest(path: Path = MANIFEST_PATH) -> dict:
-    """The manifest of data files: sha256, source and license of each."""
+    """The manifest of data files: sha256, source and license of each (taught in 00_orientation_and_threat_model)."""
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -101,7 +104,8 @@ def read_manifest(path: Path = MANIFEST_PATH) -> dict:
 
 
 def verify_file(path: Path, expected_sha256: str) -> Path:
-    """Check a file against its pinned sha256; raise :class:`DataIntegrityError` if it differs."""
+    """Check a file against its pinned sha256; raise :class:`DataIntegrityError` if it differs
+    (taught in 00_orientation_and_threat_model)."""
     path = Path(path)
     if not path.is_file():
         raise DataIntegrityError(f"data file missing: {path}")
@@ -125,7 +129,7 @@ def _entry(section: str, name: str, manifest: dict | None = None) -> dict:
 
 
 def verified_path(name: str) -> Path:
-    """The path of a manifest-listed file, after checking its sha256."""
+    """The path of a manifest-listed file, after checking its sha256 (taught in 00_orientation_and_threat_model)."""
     entry = _entry("files", name)
     if entry.get("location") != "scikit-learn":
         return verify_file(DATASETS_DIR / entry["path"], entry["sha256"])
@@ -148,12 +152,18 @@ def verified_path(name: str) -> Path:
 
 def split_indices(y: np.ndarray, seed: int, val_size: float = 0.2,
                   test_size: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stratified train / validation / test indices, the same for the same seed."""
+    """Stratified train / validation / test indices, the same for the same seed
+    (taught in 00_orientation_and_threat_model)."""
     from sklearn.model_selection import train_test_split
 
-    if not (0 < val_size < 1 and 0 < test_size < 1 and val_size + test_size < 1):
-        raise ValueError(f"val_size={val_size} and test_size={test_size} must be in (0, 1) "
-                         f"and add up to less than 1")
+    where = "split_indices"
+    seed = v.integer(seed, "seed", where, 0, 2**32 - 1)
+    val_size = v.probability(val_size, "val_size", where)
+    test_size = v.probability(test_size, "test_size", where)
+    if val_size + test_size >= 1:
+        v.fail(where, f"val_size = {val_size:g} and test_size = {test_size:g} add up to {val_size + test_size:g}",
+               "val_size and test_size must add up to less than 1")
+    y = v.labels(y, where)
     idx = np.arange(len(y))
     rest, test = train_test_split(idx, test_size=test_size, stratify=y, random_state=seed)
     train, val = train_test_split(rest, test_size=val_size / (1 - test_size),
@@ -235,13 +245,13 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
 
 
 def available() -> list[str]:
-    """Names of the data sets in the registry."""
+    """Names of the data sets in the registry (taught in 00_orientation_and_threat_model)."""
     return sorted(LOADERS)
 
 
 def load(name: str = "digits", seed: int = 0, val_size: float = 0.2,
          test_size: float = 0.2) -> Dataset:
-    """Load a data set by name, verified and split by ``seed``.
+    """Load a data set by name, verified and split by ``seed`` (taught in 00_orientation_and_threat_model).
 
     Raises:
         UnknownDatasetError: the name is not in the registry (the message lists those that are).
@@ -249,9 +259,10 @@ def load(name: str = "digits", seed: int = 0, val_size: float = 0.2,
     """
     if name not in LOADERS:
         raise UnknownDatasetError(f"unknown data set {name!r}; known data sets: {', '.join(available())}")
-    from utils.course.params import check_parameters
-
-    check_parameters(seed=seed)
+    where = "load"
+    seed = v.integer(seed, "seed", where, 0, 2**32 - 1)
+    val_size = v.probability(val_size, "val_size", where)
+    test_size = v.probability(test_size, "test_size", where)
     return LOADERS[name](seed, val_size, test_size)
 
 
@@ -264,48 +275,53 @@ def parse_idx(data: bytes) -> np.ndarray:
     """Parse the bytes of an IDX file (the MNIST format) into an array.
 
     The header is two zero bytes, a type code, the number of dimensions and
-    one big-endian uint32 per dimension; the values follow, big-endian.
+    one big-endian uint32 per dimension; the values follow, big-endian
+    (taught in 00_orientation_and_threat_model).
     """
+    where = "parse_idx"
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        v.fail(where, f"data is a {type(data).__name__}", "data must be the bytes of an IDX file")
+    data = bytes(data)
     if len(data) < 4:
-        raise ValueError(f"not an IDX file: {len(data)} bytes, the header alone needs 4")
+        v.fail(where, f"not an IDX file: {len(data)} bytes", "an IDX file's header alone needs 4")
     zero, code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or code not in _IDX_DTYPES:
-        raise ValueError(f"not an IDX file: magic bytes {data[:4].hex()} (expected 0000 then a "
-                         f"type code in {[hex(c) for c in _IDX_DTYPES]})")
+        v.fail(where, f"not an IDX file: magic bytes {data[:4].hex()}",
+               f"an IDX file starts with 0000 then a type code in {[hex(c) for c in _IDX_DTYPES]}")
     if ndim == 0:
-        raise ValueError("IDX file declares 0 dimensions")
+        v.fail(where, "the IDX file declares 0 dimensions", "an IDX file has at least one dimension")
     head = 4 + 4 * ndim
     if len(data) < head:
-        raise ValueError(f"IDX header truncated: {ndim} dimensions need {head} bytes, got {len(data)}")
+        v.fail(where, f"IDX header truncated: {len(data)} bytes", f"{ndim} dimensions need {head} bytes")
     shape = struct.unpack(f">{ndim}I", data[4:head])
     dtype = np.dtype(_IDX_DTYPES[code])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - head != expected:
-        raise ValueError(f"IDX body has {len(data) - head} bytes, but shape {shape} of {dtype} "
-                         f"needs {expected}")
+        v.fail(where, f"IDX body has {len(data) - head} bytes", f"shape {shape} of {dtype} needs {expected}")
     arr = np.frombuffer(data, dtype=dtype, offset=head).reshape(shape)
     return arr.astype(dtype.newbyteorder("="))
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read an IDX file, gzip-compressed when its name ends in ``.gz``."""
+    """Read an IDX file, gzip-compressed when its name ends in ``.gz`` (taught in 00_orientation_and_threat_model)."""
     path = Path(path)
     raw = path.read_bytes()
     if path.suffix == ".gz":
         raw = gzip.decompress(raw)
     try:
         return parse_idx(raw)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
+    except v.ValidationError as e:
+        v.fail("read_idx", f"{path}: {e.wrong}", e.allowed)
 
 
 def download_dir(name: str) -> Path:
-    """Where optional downloads are kept (ignored by git)."""
+    """Where optional downloads are kept (ignored by git) (taught in 00_orientation_and_threat_model)."""
     return Path(os.environ.get("MODELSEC_DATA", DATASETS_DIR / "downloads")) / name
 
 
 def download_info(name: str) -> dict:
-    """The manifest entry of an optional download: mirrors, files and their sha256."""
+    """The manifest entry of an optional download: mirrors, files and their sha256
+    (taught in 00_orientation_and_threat_model)."""
     table = {e["name"]: e for e in read_manifest().get("downloads", [])}
     if name not in table:
         raise UnknownDatasetError(f"{name!r} is not a downloadable data set; "
@@ -318,7 +334,8 @@ def download(name: str, fetch: Callable[[str], bytes] | None = None) -> Path:
 
     Each file is checked against the sha256 pinned in the manifest before it
     is written; a mismatch raises :class:`DataIntegrityError` and writes nothing.
-    ``fetch`` (url -> bytes) can be replaced, e.g. in tests.
+    ``fetch`` (url -> bytes) can be replaced, e.g. in tests. Taught in
+    00_orientation_and_threat_model.
     """
     info = download_info(name)
     fetch = fetch or (lambda url: urllib.request.urlopen(url, timeout=60).read())

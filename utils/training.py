@@ -25,7 +25,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
-from utils.models import build_model
+from utils import validation as v
+from utils.models import build_model, device_of
 from utils.course.setup import current_device, numerics_signature
 from utils.paths import ROOT
 
@@ -36,12 +37,13 @@ BatchHook = Callable[[nn.Module, torch.Tensor, torch.Tensor], "tuple[torch.Tenso
 
 
 def cache_dir() -> Path:
-    """Where trained models are cached (``MODELSEC_CACHE`` or ``.cache/`` in the repository)."""
+    """Where trained models are cached (``MODELSEC_CACHE`` or ``.cache/`` in the repository);
+    taught in 00_orientation_and_threat_model."""
     return Path(os.environ.get("MODELSEC_CACHE", ROOT / ".cache")) / "models"
 
 
 def progress_enabled() -> bool:
-    """Progress bars are on unless ``MODELSEC_PROGRESS=0``."""
+    """Progress bars are on unless ``MODELSEC_PROGRESS=0`` (taught in 00_orientation_and_threat_model)."""
     return os.environ.get("MODELSEC_PROGRESS", "1") != "0"
 
 
@@ -50,7 +52,7 @@ class TrainConfig:
     """Everything that determines a trained model (besides the data).
 
     ``model_kwargs`` is a tuple of (name, value) pairs so the config stays hashable,
-    e.g. ``(("hidden", (64,)),)``.
+    e.g. ``(("hidden", (64,)),)``. Taught in 00_orientation_and_threat_model.
     """
 
     model: str = "mlp"
@@ -63,7 +65,7 @@ class TrainConfig:
     model_kwargs: tuple = field(default=())
 
     def with_(self, **changes) -> "TrainConfig":
-        """A copy with some fields changed."""
+        """A copy with some fields changed (taught in 00_orientation_and_threat_model)."""
         return replace(self, **changes)
 
 
@@ -76,32 +78,36 @@ PRESETS: dict[str, TrainConfig] = {
 
 
 def preset(model: str = "mlp", **changes) -> TrainConfig:
-    """The course's default config for a model, with optional changes (e.g. ``seed=1``)."""
-    if model not in PRESETS:
-        raise ValueError(f"no preset for model {model!r}; presets: {', '.join(PRESETS)}")
-    return PRESETS[model].with_(**changes)
+    """The course's default config for a model, with optional changes (e.g. ``seed=1``);
+    taught in 00_orientation_and_threat_model."""
+    return PRESETS[v.choice(model, "model", "preset", PRESETS)].with_(**changes)
 
 
-def _check_xy(X: np.ndarray, y: np.ndarray, where: str) -> tuple[np.ndarray, np.ndarray]:
-    X = np.asarray(X)
-    y = np.asarray(y)
-    if X.ndim < 2:
-        raise ValueError(f"{where}: X must have a batch dimension, got shape {X.shape}")
-    if y.ndim != 1:
-        raise ValueError(f"{where}: y must be a 1-D array of class indices, got shape {y.shape}")
-    if len(X) != len(y):
-        raise ValueError(f"{where}: X has {len(X)} rows but y has {len(y)} labels")
-    if len(y) == 0:
-        raise ValueError(f"{where}: empty data")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{where}: labels must be integers, got dtype {y.dtype}")
-    if not np.isfinite(X).all():
-        raise ValueError(f"{where}: X contains NaN or infinite values")
-    return X.astype(np.float32), y.astype(np.int64)
+def _check_config(config: TrainConfig, where: str) -> None:
+    if not isinstance(config, TrainConfig):
+        v.fail(where, f"config is a {type(config).__name__}", "config must be a TrainConfig (e.g. preset('mlp'))")
+    v.integer(config.epochs, "epochs", where, low=1)
+    v.integer(config.batch_size, "batch_size", where, low=1)
+    v.real(config.lr, "lr", where, 0.0, open_low=True)
+    v.real(config.weight_decay, "weight_decay", where, 0.0)
+    v.choice(config.optimizer, "optimizer", where, ("adam", "sgd"))
+    v.seed(config.seed, where)
+
+
+def _inputs(X, where: str):
+    """A non-empty batch of finite inputs (images, rows or points; any scale): a float32
+    NumPy array, or a tensor as given (its values are checked, it is not copied)."""
+    if isinstance(X, torch.Tensor):
+        if X.ndim < 2 or len(X) == 0:
+            v.fail(where, f"inputs have shape {tuple(X.shape)}", "inputs must be a non-empty batch (N, ...)")
+        if X.is_complex() or X.dtype == torch.bool or not torch.isfinite(X.detach()).all():
+            v.fail(where, "inputs contain NaN, infinite or non-real values", "inputs must be finite numbers")
+        return X
+    return v.images(X, where, ndim=None, name="inputs", unit_range=False, allow_empty=False)
 
 
 def data_hash(*arrays: np.ndarray) -> str:
-    """sha256 over the shapes, dtypes and bytes of some arrays."""
+    """sha256 over the shapes, dtypes and bytes of some arrays (taught in 00_orientation_and_threat_model)."""
     h = hashlib.sha256()
     for a in arrays:
         a = np.ascontiguousarray(a)
@@ -114,7 +120,7 @@ def cache_key(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_classes: int,
               tag: str | None = None) -> str:
     """The cache key: a hash of the config, the hook tag, the data, the versions, the
     device and the numerics settings (weights trained on a GPU or without the pin of
-    :mod:`utils.course.numerics` are other weights)."""
+    :mod:`utils.course.numerics` are other weights). Taught in 00_orientation_and_threat_model."""
     blob = json.dumps({
         "config": asdict(config), "tag": tag, "n_classes": n_classes,
         "data": data_hash(X, y), "cache_version": CACHE_VERSION, "torch": torch.__version__,
@@ -124,7 +130,8 @@ def cache_key(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_classes: int,
 
 
 def to_tensor(X: np.ndarray | torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
-    """A float32 tensor on ``device`` (the notebook's device by default)."""
+    """A float32 tensor on ``device`` (the notebook's device by default); taught in
+    00_orientation_and_threat_model."""
     device = device or current_device()
     if isinstance(X, torch.Tensor):
         return X.to(device=device, dtype=torch.float32)
@@ -132,17 +139,22 @@ def to_tensor(X: np.ndarray | torch.Tensor, device: torch.device | str | None = 
 
 
 def _make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
+    if v.choice(config.optimizer, "optimizer", "fit", ("adam", "sgd")) == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
-    raise ValueError(f"TrainConfig.optimizer must be 'adam' or 'sgd', got {config.optimizer!r}")
+    return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
 
 
 def train_loop(model: nn.Module, config: TrainConfig, X: np.ndarray, y: np.ndarray,
                device: torch.device, batch_hook: BatchHook | None = None,
                desc: str = "training") -> list[float]:
-    """Plain minibatch training, seeded by ``config.seed``; returns the loss per epoch."""
+    """Plain minibatch training, seeded by ``config.seed``; returns the loss per epoch.
+
+    Called by :func:`fit` with checked data (taught in 00_orientation_and_threat_model;
+    the ``batch_hook`` of adversarial training in 05_adversarial_defenses). The model
+    is in training mode during the updates, so a hook that crafts attacks wraps
+    them in :func:`utils.attacks.evasion.eval_mode`.
+    """
+    _check_config(config, "train_loop")
     Xt = torch.as_tensor(X)
     yt = torch.as_tensor(y)
     gen = torch.Generator().manual_seed(config.seed)
@@ -191,13 +203,24 @@ def fit(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_classes: int | None
         the model in eval mode, with ``model.meta`` holding the config, the loss
         history, the training time in seconds (measured when it was trained) and
         whether it came from the cache.
+
+    Taught in 00_orientation_and_threat_model.
     """
-    X, y = _check_xy(X, y, "fit")
+    where = "fit"
+    _check_config(config, where)
+    X = v.images(X, where, ndim=None, name="inputs", unit_range=False, allow_empty=False)
+    y = v.labels(y, where, n=len(X))
+    if n_classes is None:
+        n_classes = int(y.max()) + 1
+    else:
+        n_classes = v.integer(n_classes, "n_classes", where, low=2)
+        y = v.labels(y, where, n_classes=n_classes)
+    if batch_hook is not None and not callable(batch_hook):
+        v.fail(where, f"batch_hook is a {type(batch_hook).__name__}",
+               "batch_hook must be a function (model, xb, yb) -> (xb, yb)")
     if batch_hook is not None and not tag:
-        raise ValueError("fit: a batch_hook needs a tag naming what it does (it is part of the cache key)")
-    n_classes = int(y.max()) + 1 if n_classes is None else int(n_classes)
-    if y.min() < 0 or y.max() >= n_classes:
-        raise ValueError(f"fit: labels must be in [0, {n_classes - 1}], got [{y.min()}, {y.max()}]")
+        v.fail(where, "a batch_hook without a tag",
+               "give tag=, a name for what the hook does (it is part of the cache key)")
     device = torch.device(device) if device is not None else current_device()
     model = build_model(config.model, X.shape[1:], n_classes, seed=config.seed,
                         **dict(config.model_kwargs))
@@ -231,17 +254,12 @@ def fit(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_classes: int | None
     return model
 
 
-def _check_eval(model: nn.Module, where: str) -> None:
-    if model.training:
-        raise ValueError(f"{where}: the model is in training mode; call model.eval() first "
-                         f"(dropout and batch-norm behave differently in training mode)")
-
-
 @torch.no_grad()
-def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities (softmax of the logits) as a NumPy array."""
-    _check_eval(model, "predict_proba")
-    device = next(model.parameters()).device
+def _proba(model: nn.Module, X, batch_size: int, where: str) -> np.ndarray:
+    v.eval_mode(model, where)
+    X = _inputs(X, where)
+    batch_size = v.integer(batch_size, "batch_size", where, low=1)
+    device = device_of(model)
     out = []
     for start in range(0, len(X), batch_size):
         xb = to_tensor(X[start:start + batch_size], device)
@@ -249,14 +267,22 @@ def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: in
     return torch.cat(out).numpy()
 
 
+def predict_proba(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (softmax of the logits) as a NumPy array, from a model in eval
+    mode (taught in 00_orientation_and_threat_model)."""
+    return _proba(model, X, batch_size, "predict_proba")
+
+
 def predict(model: nn.Module, X: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    """Predicted class indices."""
-    return predict_proba(model, X, batch_size).argmax(1)
+    """Predicted class indices of a model in eval mode (taught in 00_orientation_and_threat_model)."""
+    return _proba(model, X, batch_size, "predict").argmax(1)
 
 
 def accuracy(model: nn.Module, X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
-    """Fraction of ``X`` classified as ``y``."""
-    y = y.cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if len(X) != len(y):
-        raise ValueError(f"accuracy: X has {len(X)} rows but y has {len(y)} labels")
-    return float((predict(model, X) == y).mean())
+    """Fraction of ``X`` classified as ``y`` by a model in eval mode (taught in
+    00_orientation_and_threat_model)."""
+    where = "accuracy"
+    v.eval_mode(model, where)
+    X = _inputs(X, where)
+    y = v.labels(y, where, n=len(X))
+    return float((_proba(model, X, 512, where).argmax(1) == y).mean())

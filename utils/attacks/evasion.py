@@ -12,16 +12,18 @@ tested, batched versions:
 - :func:`robust_accuracy`, :func:`perturbation_norms`, :func:`robustness_curve`:
   measuring the result; :func:`project_linf` puts an unbounded result (C&W) on a budget.
 
-Every attack checks its inputs (``eps`` in [0, 1], images in [0, 1] and
-finite, one integer label per image, ``steps >= 1``) and raises ``ValueError``
-saying what was wrong. A model in training mode is *handled*: the attack runs it
-in eval mode (dropout and batch-norm off) and gives it back in the mode it was
-in. Inputs are never modified in place.
+Every function checks its inputs through :mod:`utils.validation` (``eps`` in
+[0, 1], images in [0, 1] and finite, one integer label per image, ``steps >=
+1``) and raises a ``ValueError`` of the form ``"fgsm: eps = 1.5 is out of range;
+eps must be a number in [0, 1]"``. A model with any module in training mode is
+refused: an attack, like an evaluation, must see the model as it is deployed.
+Code that crafts attacks *during* training (adversarial training in
+05_adversarial_defenses) wraps them in :func:`eval_mode`. Inputs are never
+modified in place.
 """
 from __future__ import annotations
 
 import contextlib
-import numbers
 from typing import Callable, Sequence
 
 import numpy as np
@@ -29,80 +31,50 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from utils import validation as v
+from utils.models import device_of
+
 #: Attacks :func:`run_torchattacks` knows, by name.
 TORCHATTACKS_NAMES = ("FGSM", "PGD", "CW", "Square", "APGD", "AutoAttack")
 #: Those of them that accept target labels.
 TARGETED_NAMES = ("FGSM", "PGD", "CW", "Square")
 
 
-def _check_eps(eps: float, name: str = "eps") -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating, np.integer)) \
-            or not 0.0 <= float(eps) <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1] (inputs are in [0, 1]), got {eps!r}")
-    return float(eps)
+def _prepare(model: nn.Module, x, y, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model checked for eval mode; float32 images in [0, 1] and int64 labels on its
+    device (detached; callers never write into them)."""
+    v.eval_mode(model, where)
+    device = device_of(model)
+    x = v.image_tensor(x.detach() if isinstance(x, torch.Tensor) else x, where, device, ndim=None)
+    return x, v.label_tensor(y, where, len(x), device)
 
 
-def _check_int(value, name: str, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
-
-
-def _labels(y, n: int, device: torch.device, name: str = "labels") -> torch.Tensor:
-    y = y.detach() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
-    if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
-        raise ValueError(f"{name} must be integer class indices, got dtype {y.dtype}")
-    if y.ndim != 1 or len(y) != n:
-        raise ValueError(f"{name} must have shape ({n},) to match the {n} inputs, got {tuple(y.shape)}")
-    if n and int(y.min()) < 0:
-        raise ValueError(f"{name} must be class indices >= 0, got {int(y.min())}")
-    return y.to(device=device, dtype=torch.long)
-
-
-def _as_tensors(model: nn.Module, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validated float32 images and int64 labels on the model's device (copies, never views to modify)."""
-    device = _device_of(model)
-    x = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
-    x = x.to(device=device, dtype=torch.float32)
-    if x.ndim < 2:
-        raise ValueError(f"inputs must have a batch dimension, e.g. (N, 1, 8, 8); got shape {tuple(x.shape)}")
-    if x.numel():
-        lo, hi = (float(v) for v in torch.aminmax(x))  # one pass; NaN fails both tests below
-        if not (lo >= 0.0 and hi <= 1.0):
-            if not torch.isfinite(x).all():
-                raise ValueError("inputs contain NaN or infinite values")
-            raise ValueError(f"inputs must be in [0, 1], got values in [{lo:.3f}, {hi:.3f}]")
-    return x, _labels(y, len(x), device)
-
-
-def _check_label_range(y: torch.Tensor, n_classes: int, name: str = "labels") -> None:
+def _check_classes(y: torch.Tensor, n_classes: int, where: str, name: str = "labels") -> None:
+    """Labels the model has a class for (``n_classes`` read from its output)."""
     if len(y) and int(y.max()) >= n_classes:
-        raise ValueError(f"{name} must be class indices in [0, {n_classes - 1}] for this model, "
-                         f"got {int(y.max())}")
+        v.labels(y.cpu(), where, n_classes=n_classes, name=name)
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy; a label the model has no class for gets a clear ValueError."""
-    try:
-        return F.cross_entropy(logits, y)
-    except (IndexError, RuntimeError):
-        _check_label_range(y, logits.shape[1])
-        raise
+def _loss(logits: torch.Tensor, y: torch.Tensor, where: str, check: bool = True) -> torch.Tensor:
+    """Mean cross-entropy, after checking (unless ``check=False``: done already) that every
+    label is one of the model's classes."""
+    if check:
+        _check_classes(y, logits.shape[1], where)
+    return F.cross_entropy(logits, y)
 
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module):
     """Run the model in eval mode inside the block, then restore the mode of each of its modules.
 
-    Only modules found in training mode are switched and switched back, so a
-    model already in eval mode costs one walk over its modules.
+    For code that crafts attacks *during* training: the batch hooks of
+    adversarial training (taught in 05_adversarial_defenses) call :func:`pgd`
+    or their own steps inside ``with eval_mode(model):``. Every evaluating
+    function (:func:`fgsm`, :func:`pgd`, :func:`robust_accuracy`,
+    ``utils.training.predict_proba``, ...) refuses a model in training mode
+    instead of switching it silently. Only modules found in training mode are
+    switched and switched back, so a model already in eval mode costs one walk
+    over its modules.
     """
     training = [m for m in model.modules() if m.training]
     if training:
@@ -115,62 +87,86 @@ def eval_mode(model: nn.Module):
 
 
 def fgsm(model: nn.Module, x, y, eps: float, targeted: bool = False) -> torch.Tensor:
-    """Fast Gradient Sign Method (Goodfellow et al., 2015).
+    """Fast Gradient Sign Method (Goodfellow et al., 2015), taught in 04_adversarial_examples.
 
     One step of size ``eps`` along the sign of the loss gradient; with
     ``targeted=True``, ``y`` holds the target classes and the step goes down
     their loss instead. Returns the adversarial images (same shape as ``x``).
+    The model must be in eval mode.
     """
-    eps = _check_eps(eps)
-    x, y = _as_tensors(model, x, y)
-    with eval_mode(model):
-        x_adv = x.clone().requires_grad_(True)
-        loss = _loss(model(x_adv), y)
-        grad, = torch.autograd.grad(loss, x_adv)
-        step = -eps if targeted else eps
-        return (x + step * grad.sign()).clamp(0, 1).detach()
+    where = "fgsm"
+    eps = v.unit(eps, "eps", where)
+    x, y = _prepare(model, x, y, where)
+    x_adv = x.clone().requires_grad_(True)
+    loss = _loss(model(x_adv), y, where)
+    grad, = torch.autograd.grad(loss, x_adv)
+    step = -eps if targeted else eps
+    return (x + step * grad.sign()).clamp(0, 1).detach()
 
 
 def pgd(model: nn.Module, x, y, eps: float, alpha: float | None = None, steps: int = 10,
-        random_start: bool = True, targeted: bool = False, seed: int | None = 0) -> torch.Tensor:
-    """Projected Gradient Descent under L∞ (Madry et al., 2018).
+        random_start: bool = True, targeted: bool = False, seed: int | None = 0,
+        generator: torch.Generator | None = None) -> torch.Tensor:
+    """Projected Gradient Descent under L∞ (Madry et al., 2018), taught in 04_adversarial_examples.
 
-    ``steps`` signed-gradient steps of size ``alpha`` (default ``2.5 * eps / steps``),
-    each projected back into the ``eps``-ball around ``x`` and into [0, 1].
-    ``seed`` fixes the random start without touching the global RNG.
+    ``steps`` signed-gradient steps of size ``alpha`` (default ``2.5 * eps / steps``,
+    at most 1), each projected back into the ``eps``-ball around ``x`` and into [0, 1].
+    ``seed`` fixes the random start without touching the global RNG; a
+    ``generator`` (e.g. ``torch.default_generator``, as adversarial training in
+    05_adversarial_defenses uses) is drawn from instead, continuing its stream.
+    The model must be in eval mode.
     """
-    eps = _check_eps(eps)
-    steps = _check_int(steps, "steps")
-    alpha = _check_eps(2.5 * eps / steps if alpha is None else alpha, "alpha")
-    x, y = _as_tensors(model, x, y)
-    with eval_mode(model):
-        x_adv = x.clone()
-        if random_start and eps > 0:
+    where = "pgd"
+    eps = v.unit(eps, "eps", where)
+    steps = v.integer(steps, "steps", where, low=1)
+    alpha = min(1.0, 2.5 * eps / steps) if alpha is None else v.unit(alpha, "alpha", where)
+    if seed is not None:
+        seed = v.seed(seed, where)
+    x, y = _prepare(model, x, y, where)
+    x_adv = x.clone()
+    if random_start and eps > 0:
+        gen = generator
+        if gen is None:
             gen = torch.Generator(device=x.device)
             if seed is not None:
                 gen.manual_seed(seed)
-            noise = torch.rand(x.shape, generator=gen, device=x.device) * 2 * eps - eps
-            x_adv = (x + noise).clamp(0, 1)
-        lower, upper = (x - eps).clamp(min=0), (x + eps).clamp(max=1)
-        step = -alpha if targeted else alpha
-        for _ in range(steps):
-            x_adv.requires_grad_(True)
-            loss = _loss(model(x_adv), y)
-            grad, = torch.autograd.grad(loss, x_adv)
-            x_adv = torch.min(torch.max(x_adv.detach() + step * grad.sign(), lower), upper)
-        return x_adv.detach()
+        noise = torch.rand(x.shape, generator=gen, device=x.device) * 2 * eps - eps
+        x_adv = (x + noise).clamp(0, 1)
+    lower, upper = (x - eps).clamp(min=0), (x + eps).clamp(max=1)
+    step = -alpha if targeted else alpha
+    for i in range(steps):
+        x_adv.requires_grad_(True)
+        loss = _loss(model(x_adv), y, where, check=i == 0)
+        grad, = torch.autograd.grad(loss, x_adv)
+        x_adv = torch.min(torch.max(x_adv.detach() + step * grad.sign(), lower), upper)
+    return x_adv.detach()
 
 
 @torch.no_grad()
 def robust_accuracy(model: nn.Module, x_adv, y) -> float:
-    """Accuracy on (adversarial) inputs (the model runs in eval mode; its mode is restored)."""
-    x_adv, y = _as_tensors(model, x_adv, y)
+    """Accuracy on (adversarial) inputs of a model in eval mode (taught in 04_adversarial_examples)."""
+    where = "robust_accuracy"
+    x_adv, y = _prepare(model, x_adv, y, where)
     if len(y) == 0:
-        raise ValueError("robust_accuracy needs at least one input")
-    with eval_mode(model):
-        logits = model(x_adv)
-    _check_label_range(y, logits.shape[1])
+        v.fail(where, "no images given", "give at least one image")
+    logits = model(x_adv)
+    _check_classes(y, logits.shape[1], where)
     return float((logits.argmax(1) == y).float().mean())
+
+
+def _project(x: torch.Tensor, x_adv: torch.Tensor, eps: float) -> torch.Tensor:
+    return torch.min(torch.max(x_adv, (x - eps).clamp(min=0)), (x + eps).clamp(max=1))
+
+
+def _pair(x, x_adv, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clean and adversarial images of the same shape, both in [0, 1], detached."""
+    detach = (lambda t: t.detach() if isinstance(t, torch.Tensor) else t)  # noqa: E731
+    x = v.image_tensor(detach(x), where, ndim=None)
+    x_adv = v.image_tensor(detach(x_adv), where, x.device, ndim=None, name="adversarial images")
+    if x.shape != x_adv.shape:
+        v.fail(where, f"images have shape {tuple(x.shape)} but adversarial images {tuple(x_adv.shape)}",
+               "x and x_adv must have the same shape, one adversarial image per image")
+    return x, x_adv
 
 
 def project_linf(x, x_adv, eps: float) -> torch.Tensor:
@@ -179,31 +175,26 @@ def project_linf(x, x_adv, eps: float) -> torch.Tensor:
     How an attack without an L∞ budget (C&W) is compared at a budget: run it once,
     then project its result for each ε (taught in 04_adversarial_examples).
     """
-    eps = _check_eps(eps)
-    x = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
-    x_adv = x_adv.detach() if isinstance(x_adv, torch.Tensor) else torch.as_tensor(np.asarray(x_adv, dtype=np.float32))
-    if x.shape != x_adv.shape:
-        raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
-    x_adv = x_adv.to(device=x.device, dtype=x.dtype)
-    return torch.min(torch.max(x_adv, (x - eps).clamp(min=0)), (x + eps).clamp(max=1))
+    eps = v.unit(eps, "eps", "project_linf")
+    x, x_adv = _pair(x, x_adv, "project_linf")
+    return _project(x, x_adv, eps)
 
 
 def perturbation_norms(x, x_adv) -> dict[str, np.ndarray]:
-    """Per-image size of ``x_adv - x``: ``{"linf": ..., "l2": ...}`` as NumPy arrays."""
-    x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x.detach()
-    x_adv = torch.as_tensor(np.asarray(x_adv)) if not isinstance(x_adv, torch.Tensor) else x_adv.detach()
-    if x.shape != x_adv.shape:
-        raise ValueError(f"x and x_adv must have the same shape, got {tuple(x.shape)} and {tuple(x_adv.shape)}")
-    d = (x_adv.cpu().float() - x.cpu().float()).flatten(1)
+    """Per-image size of ``x_adv - x``: ``{"linf": ..., "l2": ...}`` as NumPy arrays
+    (taught in 04_adversarial_examples)."""
+    x, x_adv = _pair(x, x_adv, "perturbation_norms")
+    d = (x_adv.cpu() - x.cpu()).flatten(1)
     return {"linf": d.abs().amax(1).numpy() if d.shape[1] else np.zeros(len(d)),
             "l2": d.norm(dim=1).numpy()}
 
 
 def robustness_curve(model: nn.Module, x, y, attack_fns: dict[str, Callable[..., torch.Tensor]],
                      eps_values: Sequence[float]):
-    """Robust accuracy of each attack at each ε, as a tidy pandas DataFrame.
+    """Robust accuracy of each attack at each ε, as a tidy pandas DataFrame (taught in 04_adversarial_examples).
 
     Args:
+        model: the classifier, in eval mode.
         attack_fns: name -> ``fn(model, x, y, eps)`` returning adversarial images,
             e.g. ``{"FGSM": fgsm, "PGD": functools.partial(pgd, steps=20)}``.
         eps_values: L∞ budgets in [0, 1]; at ε = 0 no attack runs (the clean accuracy).
@@ -213,10 +204,13 @@ def robustness_curve(model: nn.Module, x, y, attack_fns: dict[str, Callable[...,
     """
     import pandas as pd
 
-    eps_values = [_check_eps(e) for e in eps_values]
-    if not attack_fns or not eps_values:
-        raise ValueError("robustness_curve needs at least one attack and one eps value")
-    x, y = _as_tensors(model, x, y)
+    where = "robustness_curve"
+    eps_values = [v.unit(e, "eps", where) for e in eps_values]
+    if not attack_fns:
+        v.fail(where, "no attacks given", "give at least one attack in attack_fns")
+    if not eps_values:
+        v.fail(where, "no eps values given", "give at least one eps value")
+    x, y = _prepare(model, x, y, where)
     clean = robust_accuracy(model, x, y)
     rows = []
     for name, fn in attack_fns.items():
@@ -278,6 +272,9 @@ def run_torchattacks(name: str, model: nn.Module, x, y, eps: float, seed: int = 
     Returns:
         the adversarial images, a new tensor shaped like ``x`` on the model's device.
 
+    The model must be in eval mode (a model in training mode is refused, as in
+    every attack here).
+
     torchattacks' quirks, handled here so that notebooks never see them:
 
     - Square, APGD and AutoAttack call ``torch.manual_seed`` on the *global*
@@ -286,59 +283,66 @@ def run_torchattacks(name: str, model: nn.Module, x, y, eps: float, seed: int = 
       the same numbers whether or not an attack ran. The attack itself is seeded
       with ``seed`` (AutoAttack's own default seeds from the clock).
     - Targeted-mode setters print a line unless told ``quiet=True``.
-    - torchattacks puts the model in eval mode but restores training mode only
-      when the attack returns normally; here the mode is restored in every case.
+    - torchattacks switches the model's mode and restores it only when the
+      attack returns normally; here the mode is restored in every case.
     - C&W works in tanh space, where a pixel at exactly 0 or 1 maps to ±∞ and can
       never move (most of a digit's background is exactly 0): the inputs are
       nudged by 1e-6 into (0, 1) for C&W (as in Carlini and Wagner's own code),
       and every pixel C&W moved by at most 1e-5 is returned exactly as given.
     - AutoAttack and APGD need the number of classes: read from the model's output.
     """
-    if name not in TORCHATTACKS_NAMES:
-        raise ValueError(f"unknown attack {name!r}; known: {', '.join(TORCHATTACKS_NAMES)}")
-    eps = _check_eps(eps)
-    seed = _check_int(seed, "seed", low=0)
+    return _run(name, model, x, y, eps, seed, targeted, target_labels, kwargs, "run_torchattacks")
+
+
+def _run(name: str, model: nn.Module, x, y, eps: float, seed: int, targeted: bool, target_labels,
+         kwargs: dict, where: str) -> torch.Tensor:
+    name = v.choice(name, "name", where, TORCHATTACKS_NAMES)
+    eps = v.unit(eps, "eps", where)
+    seed = v.seed(seed, where)
     for key in ("steps", "n_queries", "n_restarts"):
         if key in kwargs:
-            kwargs[key] = _check_int(kwargs[key], key)
+            kwargs[key] = v.integer(kwargs[key], key, where, low=1)
     if "alpha" in kwargs:
-        kwargs["alpha"] = _check_eps(kwargs["alpha"], "alpha")
-    x, y = _as_tensors(model, x, y)
+        kwargs["alpha"] = v.unit(kwargs["alpha"], "alpha", where)
+    x, y = _prepare(model, x, y, where)
     if targeted and name not in TARGETED_NAMES:
-        raise ValueError(f"{name} in torchattacks is untargeted only; targeted attacks: {', '.join(TARGETED_NAMES)}")
+        v.fail(where, f"targeted=True for {name}, which torchattacks runs untargeted only",
+               f"targeted attacks: {', '.join(TARGETED_NAMES)}")
     if target_labels is not None and not targeted:
-        raise ValueError("target_labels given with targeted=False: pass targeted=True to aim at them")
+        v.fail(where, "target_labels given with targeted=False", "pass targeted=True to aim at them")
+    device = x.device
+    if target_labels is not None:
+        target_labels = v.label_tensor(target_labels, where, len(x), device, name="target_labels")
     if len(x) == 0:
         return x.clone()
     ta = _torchattacks()
-    device = x.device
     cuda_ids = [device.index if device.index is not None else torch.cuda.current_device()] \
         if device.type == "cuda" else []
+    # The model is in eval mode (checked); eval_mode restores it even if torchattacks fails midway.
     with eval_mode(model), torch.random.fork_rng(devices=cuda_ids):
         torch.manual_seed(seed)
         with torch.no_grad():
             n_classes = int(model(x[:1]).shape[1])
-        _check_label_range(y, n_classes)
+        _check_classes(y, n_classes, where)
         if targeted:
             if target_labels is None:
                 gen = torch.Generator().manual_seed(seed)
                 shift = torch.randint(1, n_classes, (len(y),), generator=gen).to(device)
                 target_labels = (y + shift) % n_classes
             else:
-                target_labels = _labels(target_labels, len(x), device, "target_labels")
-                _check_label_range(target_labels, n_classes, "target_labels")
+                _check_classes(target_labels, n_classes, where, "target_labels")
         x_in = x.clamp(1e-6, 1 - 1e-6) if name == "CW" else x
         try:
             atk = _build_attack(ta, name, model, eps, seed, n_classes, kwargs)
         except TypeError as err:  # an option the torchattacks class does not take
-            raise ValueError(f"{name}: {err}; see torchattacks.{name} for its options") from None
+            v.fail(where, f"{name}: {err}", f"see torchattacks.{name} for its options")
         if targeted:
             atk.set_mode_targeted_by_label(quiet=True)
         x_adv = atk(x_in, target_labels if targeted else y).detach()
     if name == "CW":  # pixels C&W left alone come back exactly (no nudge, no tanh round-off)
         x_adv = torch.where((x_adv - x).abs() <= 1e-5, x, x_adv)
     # Projection onto the budget (C&W has none; the others only fix float round-off).
-    return project_linf(x, x_adv, eps)
+    return _project(x, x_adv, eps)
 
 
 def square(model: nn.Module, x, y, eps: float, n_queries: int = 1000, seed: int = 0,
@@ -348,8 +352,8 @@ def square(model: nn.Module, x, y, eps: float, n_queries: int = 1000, seed: int 
     Random square-shaped L∞ changes, kept when they lower the margin of the true
     class; at most ``n_queries`` queries per image. Taught in 04_adversarial_examples.
     """
-    return run_torchattacks("Square", model, x, y, eps, seed=seed,
-                            n_queries=_check_int(n_queries, "n_queries"), **kwargs)
+    return _run("Square", model, x, y, eps, seed, kwargs.pop("targeted", False), kwargs.pop("target_labels", None),
+                {**kwargs, "n_queries": v.integer(n_queries, "n_queries", "square", low=1)}, "square")
 
 
 __all__ = ["fgsm", "pgd", "robust_accuracy", "perturbation_norms", "project_linf", "robustness_curve", "eval_mode",

@@ -1,4 +1,4 @@
-"""Figures and the widget of 04_adversarial_examples.
+"""Figures and the widget of 04_adversarial_examples (taught there).
 
 - :func:`fgsm_equation`: the picture ``x + ε·sign(∇) = x_adv`` with the predictions.
 - :func:`show_adversarial`: an image, its perturbation, the adversarial image
@@ -10,18 +10,20 @@
 from __future__ import annotations
 
 import functools
-import io
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from utils import validation as v
 from utils.attacks import evasion as attacks
+from utils.widgets.core import figure_png, result_label
 
 AttackFn = Callable[..., torch.Tensor]  # (model, x, y, eps) -> x_adv
 
-#: The attacks the explorer offers by default (each runs on one digit in well under a second).
+#: The attacks the explorer offers by default (each runs on one digit in well under a second);
+#: shown in 04_adversarial_examples.
 EXPLORER_ATTACKS: dict[str, AttackFn] = {
     "FGSM": attacks.fgsm,
     "PGD (20 steps)": functools.partial(attacks.pgd, steps=20),
@@ -36,7 +38,9 @@ def _image(a) -> np.ndarray:
 
 
 def fgsm_equation(x, grad_sign, x_adv, pred: int, p: float, pred_adv: int, p_adv: float, eps: float):
-    """``x + ε · sign(∇ₓ loss) = x_adv`` as three images with the model's answers. Returns the Figure."""
+    """``x + ε · sign(∇ₓ loss) = x_adv`` as three images with the model's answers. Returns the Figure
+    (taught in 04_adversarial_examples)."""
+    eps = v.unit(eps, "eps", "fgsm_equation")
     fig, axes = plt.subplots(1, 5, figsize=(8, 2.7), gridspec_kw={"width_ratios": [1, 0.4, 1, 0.25, 1]})
     panels = [(_image(x), "gray_r", (0, 1), f"x: predicted {int(pred)} (p = {p:.2f})"),
               (_image(grad_sign), "RdBu_r", (-1, 1), "sign(∇ₓ loss)"),
@@ -55,7 +59,8 @@ def fgsm_equation(x, grad_sign, x_adv, pred: int, p: float, pred_adv: int, p_adv
 def show_adversarial(x, x_adv, p_clean: np.ndarray, p_adv: np.ndarray, label: int,
                      classes: Sequence[str] | None = None, title: str | None = None,
                      delta_range: float = 0.3, axes=None):
-    """An image, its perturbation, the adversarial image and both probability vectors.
+    """An image, its perturbation, the adversarial image and both probability vectors
+    (taught in 04_adversarial_examples).
 
     Args:
         x, x_adv: one image each, (1, H, W) or (H, W), in [0, 1].
@@ -65,7 +70,12 @@ def show_adversarial(x, x_adv, p_clean: np.ndarray, p_adv: np.ndarray, label: in
         axes: four Axes to draw on (default: a new figure).
     Returns the Figure.
     """
+    where = "show_adversarial"
     p_clean, p_adv = np.asarray(p_clean), np.asarray(p_adv)
+    if p_clean.ndim != 1 or p_clean.shape != p_adv.shape:
+        v.fail(where, f"p_clean has shape {p_clean.shape} and p_adv {p_adv.shape}",
+               "give one probability vector (n_classes,) for each image")
+    delta_range = v.real(delta_range, "delta_range", where, 0.0, open_low=True)
     n = len(p_clean)
     names = list(classes) if classes is not None else [str(i) for i in range(n)]
     if axes is None:
@@ -100,9 +110,12 @@ def show_adversarial(x, x_adv, p_clean: np.ndarray, p_adv: np.ndarray, label: in
 
 
 def explain(model, x, y: int, x_adv, name: str, eps: float) -> str:
-    """The explorer's text line, e.g. ``"PGD at ε = 0.10: true 8 → predicted 1 (p = 0.93); ..."``."""
+    """The explorer's text line, e.g. ``"PGD at ε = 0.10: true 8 → predicted 1 (p = 0.93); ..."``
+    (taught in 04_adversarial_examples)."""
     from utils.training import predict_proba
 
+    v.eval_mode(model, "explain")
+    eps = v.unit(eps, "eps", "explain")
     p = predict_proba(model, torch.as_tensor(x_adv).reshape(1, *np.shape(x)))[0]
     norms = attacks.perturbation_norms(torch.as_tensor(x)[None], torch.as_tensor(x_adv).reshape(1, *np.shape(x)))
     verdict = "fooled" if int(p.argmax()) != int(y) else "not fooled"
@@ -113,7 +126,8 @@ def explain(model, x, y: int, x_adv, name: str, eps: float) -> str:
 def attack_explorer(model, images, labels, attack_fns: dict[str, AttackFn] | None = None,
                     eps: float = 0.1, eps_max: float = 0.3, eps_step: float = 0.01,
                     classes: Sequence[str] | None = None):
-    """Widget: pick an attack, ε and a digit; see the adversarial digit, its perturbation and the probabilities.
+    """Widget: pick an attack, ε and a digit; see the adversarial digit, its perturbation and the probabilities
+    (taught in 04_adversarial_examples).
 
     Args:
         model: the classifier to attack (eval mode).
@@ -125,15 +139,17 @@ def attack_explorer(model, images, labels, attack_fns: dict[str, AttackFn] | Non
     import ipywidgets as widgets
 
     from utils.training import predict_proba
-    from utils.widgets import result_label
 
+    where = "attack_explorer"
+    v.eval_mode(model, where)
     attack_fns = dict(EXPLORER_ATTACKS if attack_fns is None else attack_fns)
-    eps = attacks._check_eps(eps)
-    eps_max = attacks._check_eps(eps_max, "eps_max")
-    images = torch.as_tensor(np.asarray(images, dtype=np.float32))
-    labels = np.asarray(labels)
-    if len(images) != len(labels) or len(images) == 0:
-        raise ValueError(f"attack_explorer: {len(images)} images and {len(labels)} labels (need the same, > 0)")
+    if not attack_fns:
+        v.fail(where, "no attacks given", "give at least one attack in attack_fns")
+    eps_max = v.unit(eps_max, "eps_max", where)
+    eps = v.unit(eps, "eps", where)
+    eps_step = v.real(eps_step, "eps_step", where, 0.0, open_low=True)
+    images = torch.as_tensor(v.images(images, where, ndim=None, allow_empty=False))
+    labels = v.labels(labels, where, n=len(images), what="images")
     attack = widgets.Dropdown(options=list(attack_fns), description="attack")
     slider = widgets.FloatSlider(value=eps, min=0.0, max=eps_max, step=eps_step, description="ε",
                                  readout_format=".2f", continuous_update=False)
@@ -151,11 +167,7 @@ def attack_explorer(model, images, labels, attack_fns: dict[str, AttackFn] | Non
         x_adv = x.clone() if e == 0 else attack_fns[name](model, x, y, e).cpu()
         label.value = explain(model, x[0], int(labels[i]), x_adv[0], name, e)
         p_adv = predict_proba(model, x_adv)[0]
-        fig = show_adversarial(x[0], x_adv[0], p_all[i], p_adv, int(labels[i]), classes)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        plt.close(fig)
-        picture.value = buffer.getvalue()
+        picture.value = figure_png(show_adversarial(x[0], x_adv[0], p_all[i], p_adv, int(labels[i]), classes))
 
     for w in (attack, slider, digit):
         w.observe(redraw, names="value")
