@@ -1,4 +1,5 @@
-"""Unit tests of utils.defenses.adversarial (lesson 05): small models, tiny data, a few seconds."""
+"""Unit tests of utils.defenses.adversarial and the comparison panel (lesson 05): small models,
+tiny data, a few seconds. The ROC and the threshold it uses are tested in tests/test_metrics.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,9 +8,11 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from utils.attacks import evasion
 from utils.defenses import adversarial as ad
 from utils import data, training
 from utils.models import build_model
+from utils.widgets import comparison_panel
 
 EPS = 0.1
 
@@ -78,15 +81,46 @@ def test_hooks_handle_a_model_in_training_mode(make, digits):
     assert torch.equal(a, b)  # crafted in eval mode both times
 
 
-def test_fgsm_rs_matches_its_definition(model, digits):
-    xb, yb = _batch(digits)
+@pytest.mark.parametrize("eps", [EPS, 0.3, 0.8])
+def test_fgsm_rs_matches_its_definition(model, digits, eps):
+    """Bit for bit: projecting with evasion.project_linf is clipping δ to the ball, then x + δ to [0, 1]."""
+    xb, yb = _batch(digits, 64)
     torch.manual_seed(3)
-    got, _ = ad.fgsm_rs_hook(EPS)(model, xb, yb)
+    got, _ = ad.fgsm_rs_hook(eps)(model, xb, yb)
     torch.manual_seed(3)
-    delta = torch.empty_like(xb).uniform_(-EPS, EPS).requires_grad_(True)
+    delta = torch.empty_like(xb).uniform_(-eps, eps).requires_grad_(True)
     grad, = torch.autograd.grad(F.cross_entropy(model((xb + delta).clamp(0, 1)), yb), delta)
-    want = (xb + (delta.detach() + 1.25 * EPS * grad.sign()).clamp(-EPS, EPS)).clamp(0, 1)
-    assert torch.allclose(got, want)
+    want = (xb + (delta.detach() + 1.25 * eps * grad.sign()).clamp(-eps, eps)).clamp(0, 1)
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("eps, steps", [(EPS, 3), (0.3, 5), (0.8, 2)])
+def test_pgd_hook_matches_its_definition(model, digits, eps, steps):
+    """Bit for bit the PGD of the lesson (05's pgd_batch): a random start from the global generator,
+    signed steps, each clipped to the ball around x and to [0, 1] (the hook is evasion.pgd drawing
+    from the global generator); and the global generator moves on exactly as much."""
+    xb, yb = _batch(digits, 64)
+    alpha = 2.5 * eps / steps
+    torch.manual_seed(3)
+    got, _ = ad.pgd_hook(eps, steps=steps)(model, xb, yb)
+    after_hook = torch.rand(4)
+    torch.manual_seed(3)
+    x_adv = (xb + torch.empty_like(xb).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        grad, = torch.autograd.grad(F.cross_entropy(model(x_adv), yb), x_adv)
+        x_adv = torch.min(torch.max(x_adv.detach() + alpha * grad.sign(), xb - eps), xb + eps).clamp(0, 1)
+    assert torch.equal(got, x_adv)
+    assert torch.equal(torch.rand(4), after_hook)
+
+
+def test_pgd_hook_is_evasion_pgd_from_the_same_start(model, digits):
+    """The steps are evasion.pgd's: with the start it would draw (a generator seeded with 5), they agree."""
+    xb, yb = _batch(digits, 32)
+    torch.manual_seed(5)
+    got, _ = ad.pgd_hook(EPS, steps=4)(model, xb, yb)
+    want = evasion.pgd(model, xb, yb, EPS, steps=4, seed=5)
+    assert torch.equal(got, want)
 
 
 def test_hook_tags_name_their_settings():
@@ -118,14 +152,19 @@ def test_fgsm_rs_hook_rejects_bad_settings():
 def test_hooks_reject_bad_batches(make, model, digits):
     xb, yb = _batch(digits, 8)
     hook = make()
-    with pytest.raises(ValueError, match="images must be in \\[0, 1\\]"):
+    where = "pgd_hook" if "pgd" in hook.tag else "fgsm_rs_hook"
+    with pytest.raises(ValueError, match=f"{where}: images have values in .*; images must be in \\[0, 1\\]"):
         hook(model, xb * 2 + 0.1, yb)
-    with pytest.raises(ValueError, match="labels must have shape \\(8,\\)"):
+    with pytest.raises(ValueError, match=f"{where}: 5 labels for 8 images; give one label per image"):
         hook(model, xb, yb[:5])
-    with pytest.raises(ValueError, match="labels must have shape"):
+    with pytest.raises(ValueError, match="labels have shape \\(8, 1\\)"):
         hook(model, xb, yb.view(8, 1))
+    with pytest.raises(ValueError, match="labels have dtype torch.float32"):
+        hook(model, xb, yb.float())
     with pytest.raises(ValueError, match="shape \\(N, C, H, W\\)"):
         hook(model, xb.flatten(1), yb)
+    with pytest.raises(ValueError, match="images contain NaN"):
+        hook(model, torch.full_like(xb, float("nan")), yb)
 
 
 def test_adversarial_training_trains_once_then_loads(tmp_path, monkeypatch, digits):
@@ -156,6 +195,10 @@ def test_adversarial_training_rejects_bad_input(digits):
         ad.adversarial_training(config, x, y, eps=2.0, cache=False)
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         ad.adversarial_training(config, x, y, steps=0, cache=False)
+    with pytest.raises(ValueError, match="adversarial_training: 10 labels for 64 inputs"):
+        ad.adversarial_training(config, x, y[:10], cache=False)
+    with pytest.raises(ValueError, match=r"labels must be class indices in \[0, 4\]"):
+        ad.adversarial_training(config, x, y, 5, cache=False)
 
 
 # --------------------------------------------------------------------------- squeezers
@@ -171,6 +214,8 @@ def test_bit_depth_levels_and_zero_gradient():
     grad, = torch.autograd.grad(ad.BitDepth(3)(xr).sum(), xr)
     assert torch.count_nonzero(grad) == 0  # rounding masks the gradient
     assert repr(ad.BitDepth(3)) == "BitDepth(bits=3)"
+    flat = x.reshape(1, 64)  # any batch shape: flat rows too (a black-box API's inputs)
+    assert torch.equal(ad.BitDepth(3)(flat), three.reshape(1, 64))
 
 
 @pytest.mark.parametrize("bits", [0, 17, 2.0, True])
@@ -273,19 +318,54 @@ def test_squeeze_score_rejects_bad_input(model, digits):
         ad.squeeze_score(model, x, [ad.BitDepth(2)])
 
 
-def test_detection_roc_and_threshold():
-    perfect = ad.detection_roc([0.0, 0.1, 0.2], [0.5, 0.9])
-    assert perfect["auc"] == 1.0 and perfect["tpr"][-1] == 1.0
-    assert ad.detection_roc([0.5, 0.9], [0.0, 0.1])["auc"] == 0.0
-    with pytest.raises(ValueError, match="scores of both kinds"):
-        ad.detection_roc([], [0.1])
-    with pytest.raises(ValueError, match="NaN"):
-        ad.detection_roc([np.nan], [0.1])
-    clean = np.arange(100) / 100
-    t = ad.threshold_at_fpr(clean, 0.05)
-    assert (clean > t).mean() <= 0.05 and (clean >= t).mean() > 0.05
-    with pytest.raises(ValueError, match="fpr must be a number in \\[0, 1\\]"):
-        ad.threshold_at_fpr(clean, 1.5)
+def toy_proba(X):
+    """A black-box 'API': NumPy in, probabilities out (softmax of fixed pixel weights)."""
+    W = np.random.default_rng(0).normal(size=(64, 10)).astype(np.float32)
+    z = np.asarray(X, dtype=np.float32).reshape(len(X), -1) @ W
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("shape", [(16, 1, 8, 8), (16, 64)])
+@pytest.mark.parametrize("bits", [1, 2, 3, 5])
+def test_squeeze_score_of_a_predict_proba_callable_is_the_monitoring_formula(digits, shape, bits):
+    """08_monitoring's squeeze score: |p(X) - p(round(X * (2^b - 1)) / (2^b - 1))|, summed over classes."""
+    X = digits[0][:16].reshape(shape)
+    X0 = X.copy()
+    got = ad.squeeze_score(toy_proba, X, ad.BitDepth(bits))
+    levels = 2 ** bits - 1
+    want = np.abs(toy_proba(X) - toy_proba(np.round(X * levels) / levels)).sum(1)
+    assert got.shape == (16,) and got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)  # float32 precision
+    np.testing.assert_array_equal(got, want)  # in fact bit for bit
+    assert np.array_equal(X, X0)
+    assert (got > 0).any()  # the check means something
+
+
+def test_squeeze_score_of_a_callable_and_of_a_model_agree(model, digits):
+    """The same idea both ways: a model, or its predict_proba seen as a black box."""
+    x = digits[0][:16]
+
+    def api(X):
+        with torch.no_grad():
+            return F.softmax(model(torch.as_tensor(X)), dim=1).numpy()
+
+    for squeezers in (ad.BitDepth(2), [ad.BitDepth(2), ad.MedianFilter(2)]):
+        np.testing.assert_allclose(ad.squeeze_score(api, x, squeezers), ad.squeeze_score(model, x, squeezers),
+                                   rtol=1e-5, atol=1e-6)
+    assert ad.squeeze_score(api, x[:0], ad.BitDepth(2)).shape == (0,)
+
+
+def test_squeeze_score_refuses_bad_callables_and_inputs(digits):
+    x = digits[0][:4]
+    with pytest.raises(ValueError, match=r"squeeze_score: predict_proba gave an array of shape \(4,\) for 4 inputs"):
+        ad.squeeze_score(lambda X: np.ones(len(X)), x, ad.BitDepth(2))
+    with pytest.raises(ValueError, match="squeeze_score: model is a str; give an nn.Module or a predict_proba"):
+        ad.squeeze_score("api", x, ad.BitDepth(2))
+    with pytest.raises(ValueError, match="squeeze_score: images have values in .*divide 0-255 pixels by 255"):
+        ad.squeeze_score(toy_proba, x * 255, ad.BitDepth(2))
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        ad.squeeze_score(toy_proba, x, ad.BitDepth(2), batch_size=0)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -303,6 +383,9 @@ def test_worst_case_accuracy_counts_an_image_once_any_attack_wins(model, digits)
         ad.worst_case_accuracy(model, x, y)
     with pytest.raises(ValueError, match="attack 0 gives 4 images for 8"):
         ad.worst_case_accuracy(model, x, y, x[:4])
+    model.train()
+    with pytest.raises(ValueError, match="worst_case_accuracy: the model is in training mode"):
+        ad.worst_case_accuracy(model, x, y, x)
 
 
 def test_evaluate_reports_worst_case_and_is_deterministic(model, digits):
@@ -316,8 +399,11 @@ def test_evaluate_reports_worst_case_and_is_deterministic(model, digits):
     masked = ad.SqueezedModel(model, ad.BitDepth(3)).eval()
     plain = ad.evaluate(masked, x, y, 0.3, pgd_steps=5, square_queries=5)
     bpda = ad.evaluate(masked, x, y, 0.3, pgd_steps=5, square_queries=5,
-                       crafting_model=ad.SqueezedModel(model, ad.BitDepth(3), bpda=True))
+                       crafting_model=ad.SqueezedModel(model, ad.BitDepth(3), bpda=True).eval())
     assert bpda["pgd"] < plain["pgd"]  # the adaptive attack sees through the masking
+    crafter = ad.SqueezedModel(model, ad.BitDepth(3), bpda=True).train()
+    with pytest.raises(ValueError, match="evaluate: the model is in training mode"):  # the crafter too
+        ad.evaluate(masked, x, y, 0.3, pgd_steps=1, square_queries=1, crafting_model=crafter)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -325,6 +411,7 @@ def test_evaluate_reports_worst_case_and_is_deterministic(model, digits):
     ({"eps": 1.01}, "eps must be a number in \\[0, 1\\]"),
     ({"pgd_steps": 0}, "pgd_steps must be an integer >= 1"),
     ({"square_queries": 0}, "square_queries must be an integer >= 1"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
 ])
 def test_evaluate_rejects_bad_settings(model, digits, kwargs, match):
     x, y = digits[0][:4], digits[1][:4]
@@ -335,14 +422,16 @@ def test_evaluate_rejects_bad_settings(model, digits, kwargs, match):
 
 def test_evaluation_functions_reject_bad_data(model, digits):
     x, y = digits[0][:4], digits[1][:4]
-    with pytest.raises(ValueError, match="images must be in \\[0, 1\\]"):
+    with pytest.raises(ValueError, match="evaluate: images have values in .*; images must be in \\[0, 1\\]"):
         ad.evaluate(model, x + 1, y, EPS)
-    with pytest.raises(ValueError, match="labels must have shape \\(4,\\)"):
+    with pytest.raises(ValueError, match="evaluate: 3 labels for 4 images"):
         ad.evaluate(model, x, y[:3], EPS)
-    with pytest.raises(ValueError, match="integer class indices"):
+    with pytest.raises(ValueError, match="correct: labels have dtype float64; labels must be integer class indices"):
         ad.correct(model, x, y.astype(float))
-    with pytest.raises(ValueError, match="labels must have shape"):
+    with pytest.raises(ValueError, match="labels have shape \\(4, 1\\)"):
         ad.input_gradient_norms(model, x, y[:, None])
+    with pytest.raises(ValueError, match="labels must be class indices >= 0"):
+        ad.correct(model, x, y - 10)
     model.train()
     for fn in (lambda: ad.evaluate(model, x, y, EPS), lambda: ad.correct(model, x, y),
                lambda: ad.input_gradient_norms(model, x, y)):
@@ -356,7 +445,7 @@ def test_evaluation_functions_reject_bad_data(model, digits):
 def test_comparison_panel_shows_a_result_line_that_follows_the_controls(model, digits):
     x, y = digits[0][:4], digits[1][:4]
     other = build_model("mlp", (1, 8, 8), 10, seed=1, hidden=(32,)).eval()
-    panel = ad.comparison_panel({"a": model, "b": other}, x, y, eps_values=[0.0, 0.1], steps=2)
+    panel = comparison_panel({"a": model, "b": other}, x, y, eps_values=[0.0, 0.1], steps=2)
     controls, label, picture = panel.children
     digit, budget, against = controls.children
     first = label.value
@@ -368,9 +457,18 @@ def test_comparison_panel_shows_a_result_line_that_follows_the_controls(model, d
     assert label.value.startswith("digit 2 (true ") and "ε = 0.000" in label.value
     against.value = "b"
     assert "against b" in label.value
-    again = ad.comparison_panel({"a": model, "b": other}, x, y, eps_values=[0.0, 0.1], steps=2)
+    again = comparison_panel({"a": model, "b": other}, x, y, eps_values=[0.0, 0.1], steps=2)
     assert again.children[1].value == first  # deterministic
-    with pytest.raises(ValueError, match="eps must be a number"):
-        ad.comparison_panel({"a": model}, x, y, eps_values=[-0.1])
-    with pytest.raises(ValueError, match="labels must have shape"):
-        ad.comparison_panel({"a": model}, x, y[:2], eps_values=[0.1])
+    with pytest.raises(ValueError, match="comparison_panel: eps = -0.1 is out of range; eps must be a number"):
+        comparison_panel({"a": model}, x, y, eps_values=[-0.1])
+    with pytest.raises(ValueError, match="comparison_panel: 2 labels for 4 images"):
+        comparison_panel({"a": model}, x, y[:2], eps_values=[0.1])
+    with pytest.raises(ValueError, match="comparison_panel: no eps values given"):
+        comparison_panel({"a": model}, x, y, eps_values=[])
+    with pytest.raises(ValueError, match="comparison_panel: no models given"):
+        comparison_panel({}, x, y, eps_values=[0.1])
+    with pytest.raises(ValueError, match="comparison_panel: images have values in"):
+        comparison_panel({"a": model}, x * 255, y, eps_values=[0.1])
+    other.train()
+    with pytest.raises(ValueError, match=r"comparison_panel \(b\): the model is in training mode"):
+        comparison_panel({"a": model, "b": other}, x, y, eps_values=[0.1])

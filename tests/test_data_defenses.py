@@ -1,11 +1,16 @@
-"""Unit tests of utils.defenses.data (tiny synthetic data, a few seconds in all)."""
+"""Unit tests of utils.defenses.data, models.hidden_activations and the threshold panel
+(lesson 03; tiny synthetic data, a few seconds in all). The metrics it uses are
+tested in tests/test_metrics.py."""
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
 
 from utils.defenses import data as dd
-from utils import models, training
+from utils import metrics, models, training
+from utils.widgets import threshold_panel
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -98,68 +103,64 @@ def test_validate_schema_and_balance_failures():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"y": np.zeros(39, dtype=int)}, "40 inputs but 39 labels"),
-    ({"X": np.zeros((0, 1, 4, 4)), "y": np.zeros(0, dtype=int)}, "empty data"),
-    ({"X": np.zeros(40)}, "one row per example"),
+    ({"y": np.zeros(39, dtype=int)}, "validate: 39 labels for 40 inputs; give one label per input"),
+    ({"X": np.zeros((0, 1, 4, 4)), "y": np.zeros(0, dtype=int)}, "X is empty"),
+    ({"X": np.zeros(40)}, "X has shape (40,)"),
+    ({"X": np.zeros((40, 4), dtype=complex)}, "inputs must be real numbers"),
+    ({"y": np.zeros((40, 1), dtype=int)}, "labels must be a 1-D array"),
     ({"balance_tolerance": 1.5}, "balance_tolerance must be a number in [0, 1]"),
     ({"near_duplicate_distance": 0}, "near_duplicate_distance"),
     ({"value_range": (1, 0)}, "value_range"),
     ({"n_classes": 1}, "n_classes"),
     ({"reference": np.array([0.5, 0.6, 0.0, 0.0])}, "summing to 1"),
+    ({"reference": np.array([0, 1, 4])}, "reference labels must be class indices in [0, 3]"),
 ])
 def test_validate_bad_input_raises(kwargs, message):
     X, y = images()
     args = {"X": X, "y": y, "n_classes": 4, **kwargs}
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         dd.validate(args.pop("X"), args.pop("y"), **args)
 
 
+def test_validate_keeps_bad_values_as_findings_not_errors():
+    """NaN, 0-255 pixels and float labels are what validate reports, so it must not refuse them."""
+    X, y = images()
+    X = X.copy()
+    X[0, 0, 0, 0] = np.nan
+    X[1] *= 255
+    report = dd.validate(X, y.astype(float), n_classes=4)
+    assert report["value range"].status == "fail" and report["schema"].status == "fail"
+    assert "labels have dtype float64" in report["schema"].details
+
+
 def test_finding_rejects_unknown_status():
-    with pytest.raises(ValueError, match="status"):
+    with pytest.raises(ValueError, match="Finding: status = 'ok' is not one of the choices"):
         dd.Finding("schema", "ok", "")
+
+
+def test_class_shares():
+    assert dd.class_shares(np.array([0, 0, 1, 2]), 4).tolist() == [0.5, 0.25, 0.25, 0.0]
+    with pytest.raises(ValueError, match=r"class_shares: labels have values in \[0, 7\]; labels must be class "
+                                         r"indices in \[0, 3\]"):
+        dd.class_shares(np.array([0, 7]), 4)
+    with pytest.raises(ValueError, match="n_classes must be an integer >= 2"):
+        dd.class_shares(np.array([0, 0]), 1)
 
 
 # --------------------------------------------------------------------------- metrics and thresholds
 
 
-def test_detection_metrics_by_hand():
-    flags = np.array([True, True, False, False, True, False])
-    m = dd.detection_metrics(flags, np.array([0, 2]))
-    assert (m.true_positives, m.false_positives, m.flagged, m.poisoned) == (1, 2, 3, 2)
-    assert m.precision == pytest.approx(1 / 3)
-    assert m.recall == pytest.approx(1 / 2)
-    assert m.fpr == pytest.approx(2 / 4)
-    same = dd.detection_metrics(flags, np.array([True, False, True, False, False, False]))
-    assert same == m
-    assert str(m) == "flagged 3 of 6: precision 0.333, recall 0.500, FPR 0.500"
-    nothing = dd.detection_metrics(np.zeros(4, bool), np.array([1]))
-    assert (nothing.precision, nothing.recall, nothing.fpr) == (0.0, 0.0, 0.0)
-
-
-def test_detection_metrics_bad_input():
-    with pytest.raises(ValueError, match="boolean mask"):
-        dd.detection_metrics(np.array([1, 0]), [0])
-    with pytest.raises(ValueError, match=r"indices must be in \[0, 2\]"):
-        dd.detection_metrics(np.zeros(3, bool), np.array([5]))
-    with pytest.raises(ValueError, match=r"shape \(3,\)"):
-        dd.detection_metrics(np.zeros(3, bool), np.zeros(4, bool))
-    with pytest.raises(ValueError, match="empty"):
-        dd.detection_metrics(np.zeros(0, bool), np.array([], dtype=int))
-
-
-def test_flag_top_and_recall_at_fpr():
+def test_flag_top():
     scores = np.array([0.1, 0.9, 0.5, 0.9, 0.0])
     assert dd.flag_top(scores, 0.4).tolist() == [False, True, False, True, False]
     assert not dd.flag_top(scores, 0.0).any() and dd.flag_top(scores, 1.0).all()
-    recall, threshold = dd.recall_at_fpr(scores, np.array([1, 3]), max_fpr=0.0)
-    assert recall == 1.0 and threshold == pytest.approx(0.9)
     for bad in (-0.1, 1.1, float("nan"), True):
-        with pytest.raises(ValueError, match="fraction"):
+        with pytest.raises(ValueError, match="flag_top: fraction = .* fraction must be a number in"):
             dd.flag_top(scores, bad)
-    with pytest.raises(ValueError, match="max_fpr"):
-        dd.recall_at_fpr(scores, np.array([1]), max_fpr=2)
-    with pytest.raises(ValueError, match="both poisoned and clean"):
-        dd.recall_at_fpr(scores, np.zeros(5, bool))
+    with pytest.raises(ValueError, match="flag_top: scores contain NaN"):
+        dd.flag_top(np.array([0.1, np.nan]), 0.5)
+    with pytest.raises(ValueError, match="non-empty 1-D array"):
+        dd.flag_top(np.zeros((2, 2)), 0.5)
 
 
 def test_detection_is_read_only_and_checks_shapes():
@@ -169,7 +170,7 @@ def test_detection_is_read_only_and_checks_shapes():
     assert det.flags.tolist() == [True, False] and det.n_flagged == 1
     with pytest.raises(ValueError):
         det.flags[0] = False
-    with pytest.raises(ValueError, match="scores of shape"):
+    with pytest.raises(ValueError, match=r"Detection: scores have shape \(2,\) for 3 flags"):
         dd.Detection("x", np.zeros(3, bool), np.zeros(2))
 
 
@@ -186,8 +187,14 @@ def test_isolation_forest_finds_outliers_deterministically():
     np.testing.assert_array_equal(a.scores, b.scores)
     with pytest.raises(ValueError, match="contamination"):
         dd.isolation_forest(X, contamination=1.5)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="isolation_forest_scores: features contain NaN"):
         dd.isolation_forest_scores(np.full((4, 2), np.nan))
+    with pytest.raises(ValueError, match=r"seed = -1 is out of range; seed must be an integer in \[0, "):
+        dd.isolation_forest_scores(X, seed=-1)
+    with pytest.raises(ValueError, match="seed = 4294967296 is out of range"):  # what NumPy's seeding takes
+        dd.isolation_forest_scores(X, seed=2**32)
+    with pytest.raises(ValueError, match="n_estimators must be an integer >= 1"):
+        dd.isolation_forest_scores(X, n_estimators=0)
 
 
 def test_label_issues_and_knn_find_flipped_labels():
@@ -209,14 +216,19 @@ def test_label_issues_and_knn_find_flipped_labels():
                                 dd.activation_clustering, dd.out_of_fold_proba])
 def test_defenses_reject_bad_input(fn):
     X, y = blobs()
-    with pytest.raises(ValueError, match="180 inputs but 179 labels"):
+    name = fn.__name__
+    with pytest.raises(ValueError, match=f"{name}: 179 labels for 180 inputs; give one label per input"):
         fn(X, y[:-1])
-    with pytest.raises(ValueError, match="empty data"):
+    with pytest.raises(ValueError, match=f"{name}: features have 0 rows"):
         fn(np.zeros((0, 3)), np.zeros(0, dtype=int))
     with pytest.raises(ValueError, match=r"shape \(N, d\)"):
         fn(X[:, 0], y)
-    with pytest.raises(ValueError, match="integers"):
+    with pytest.raises(ValueError, match="labels must be integer class indices"):
         fn(X, y.astype(float))
+    with pytest.raises(ValueError, match="labels must be class indices >= 0"):
+        fn(X, y - 1)
+    with pytest.raises(ValueError, match="features contain NaN"):
+        fn(np.where(X > 5, np.nan, X), y)
 
 
 def test_option_ranges():
@@ -225,6 +237,14 @@ def test_option_ranges():
         dd.knn_label_disagreement(X, y, threshold=-0.5)
     with pytest.raises(ValueError, match="k must be"):
         dd.knn_label_disagreement(X, y, k=0)
+    with pytest.raises(ValueError, match="k must be below the number of examples"):
+        dd.knn_label_disagreement(X[:5], y[:5], k=5)
+    with pytest.raises(ValueError, match="at least two classes"):
+        dd.out_of_fold_proba(X[:60], y[:60])
+    with pytest.raises(ValueError, match="n_folds must be an integer >= 2"):
+        dd.out_of_fold_proba(X, y, n_folds=1)
+    with pytest.raises(ValueError, match="factor"):
+        dd.spectral_signatures(X, y, factor=0)
     with pytest.raises(ValueError, match="fewer than n_folds"):
         dd.out_of_fold_proba(X[:9], np.array([0, 0, 0, 1, 1, 1, 2, 2, 2]), n_folds=5)
     with pytest.raises(ValueError, match="expected_fraction"):
@@ -237,6 +257,8 @@ def test_option_ranges():
         dd.activation_clustering(X, y, reference=X)
     with pytest.raises(ValueError, match="columns"):
         dd.activation_clustering(X, y, reference=(X[:, :3], y))
+    with pytest.raises(ValueError, match="7 labels for 180 inputs"):
+        dd.activation_clustering(X, y, reference=(X, y[:7]))
 
 
 # --------------------------------------------------------------------------- representation-based
@@ -286,22 +308,23 @@ def tiny_mlp():
 
 
 def test_hidden_activations_layers():
+    """utils.models.hidden_activations (moved from utils.defenses.data; taught in 03_data_defenses)."""
     model = tiny_mlp()
     X, _ = images(10)
     X0 = X.copy()
-    last = dd.hidden_activations(model, X, layer=-1, batch_size=3)
+    last = models.hidden_activations(model, X, layer=-1, batch_size=3)
     with training.torch.no_grad():
         # batches of 3 against one batch of 10: float32 sums in another order, so not bit-equal
         np.testing.assert_allclose(last, model.embed(training.to_tensor(X, "cpu")).numpy(), rtol=1e-5, atol=1e-7)
-    assert dd.hidden_activations(model, X, layer=0).shape == (10, 8)
+    assert models.hidden_activations(model, X, layer=0).shape == (10, 8)
     np.testing.assert_array_equal(X, X0)
     with pytest.raises(ValueError, match=r"layer must be an integer in \[-2, 1\]"):
-        dd.hidden_activations(model, X, layer=2)
+        models.hidden_activations(model, X, layer=2)
     with pytest.raises(ValueError, match="non-empty batch"):
-        dd.hidden_activations(model, X[:0])
+        models.hidden_activations(model, X[:0])
     model.train()
     with pytest.raises(ValueError, match="training mode"):
-        dd.hidden_activations(model, X)
+        models.hidden_activations(model, X)
 
 
 # --------------------------------------------------------------------------- retraining and the widget
@@ -323,10 +346,18 @@ def test_retrain_without(tmp_path, monkeypatch):
     assert list(table.index) == ["named"] and table.loc["named", "precision"] == 0.6
     with pytest.raises(ValueError, match="boolean mask"):
         dd.retrain_without(config, X, y, flags[:-1], X, y)
+    with pytest.raises(ValueError, match="boolean mask"):
+        dd.retrain_without(config, X, y, np.arange(5), X, y)  # indices are not a mask here
     with pytest.raises(ValueError, match="every example is flagged"):
         dd.retrain_without(config, X, y, np.ones(len(y), bool), X, y)
-    with pytest.raises(ValueError, match="expected a Detection"):
+    with pytest.raises(ValueError, match="retrain_without: 59 labels for 60 inputs"):
+        dd.retrain_without(config, X, y[:-1], flags, X, y)
+    with pytest.raises(ValueError, match=r"retrain_without: X has shape \(60,\)"):
+        dd.retrain_without(config, X[:, 0], y, flags, X, y)
+    with pytest.raises(ValueError, match="evaluate_defense: detection is a ndarray; give a Detection"):
         dd.evaluate_defense(flags, [0], config, X, y, X, y)
+    with pytest.raises(ValueError, match="outcomes_table: no outcomes given"):
+        dd.outcomes_table([])
 
 
 def test_threshold_panel_text_follows_the_slider(capsys):
@@ -338,7 +369,7 @@ def test_threshold_panel_text_follows_the_slider(capsys):
     scores = rng.normal(size=100)
     poisoned = np.arange(10)
     scores[poisoned] += 3
-    panel = dd.threshold_panel({"s": scores}, poisoned, share=0.1)
+    panel = threshold_panel({"s": scores}, poisoned, share=0.1)
     printed = capsys.readouterr().out
     label = panel.children[1]
     assert printed.strip() == label.value
@@ -347,8 +378,18 @@ def test_threshold_panel_text_follows_the_slider(capsys):
     slider = panel.children[0].children[1]
     slider.value = 0.2
     assert label.value.startswith("s: top 20.0% flagged (20) → precision 0.50, recall 1.00")
-    with pytest.raises(ValueError, match="share"):
-        dd.threshold_panel({"s": scores}, poisoned, share=0.5)
+    assert metrics.detection_metrics(dd.flag_top(scores, 0.2), poisoned).precision == 0.5  # what it shows
+    with pytest.raises(ValueError, match=r"threshold_panel: share = 0.5 is out of range; share must be a number "
+                                         r"in \[0, 0.2\]"):
+        threshold_panel({"s": scores}, poisoned, share=0.5)
+    with pytest.raises(ValueError, match="threshold_panel: lengths differ"):
+        threshold_panel({"s": scores, "t": scores[:50]}, poisoned)
+    with pytest.raises(ValueError, match="threshold_panel: scores 's' contain NaN"):
+        threshold_panel({"s": np.full(100, np.nan)}, poisoned)
+    with pytest.raises(ValueError, match="threshold_panel: no scores given"):
+        threshold_panel({}, poisoned)
+    with pytest.raises(ValueError, match=r"indices must be in \[0, 99\]"):
+        threshold_panel({"s": scores}, np.array([100]))
 
 
 def test_no_function_modifies_its_inputs(tmp_path, monkeypatch):
@@ -365,7 +406,9 @@ def test_no_function_modifies_its_inputs(tmp_path, monkeypatch):
     dd.spectral_signatures(X, y, 0.2)
     dd.activation_clustering(X, y, n_components=3, reference=ref)
     flags = np.zeros(len(y), bool)
-    dd.detection_metrics(flags, poisoned)
+    metrics.detection_metrics(flags, poisoned)
+    dd.flag_top(X[:, 0], 0.1)
+    dd.class_shares(y, 3)
     dd.retrain_without(training.preset("logreg", epochs=1), X, y, flags, X, y)
     for a, b in zip(arrays, before):
         np.testing.assert_array_equal(a, b)

@@ -7,8 +7,7 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 import utils
-from utils import data, training
-from utils.defenses import data as dd
+from utils import data, models, training
 from utils.course import grading
 from utils.attacks import poisoning
 from utils.lab_checks import lab03
@@ -24,8 +23,8 @@ def ctx():
     Xp, yp, poisoned = spec.poison(ds.X_train, ds.y_train)
     config = training.preset("mlp", seed=0)
     model = training.fit(config, Xp, yp, ds.n_classes)
-    H = dd.hidden_activations(model, Xp, layer=0)
-    H_val = dd.hidden_activations(model, ds.X_val, layer=0)
+    H = models.hidden_activations(model, Xp, layer=0)
+    H_val = models.hidden_activations(model, ds.X_val, layer=0)
     return dict(ds=ds, spec=spec, Xp=Xp, yp=yp, poisoned=poisoned, config=config, H=H, H_val=H_val)
 
 

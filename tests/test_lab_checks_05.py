@@ -9,7 +9,7 @@ import torch.nn.functional as F
 import utils
 from utils.defenses import adversarial as ad
 from utils.attacks import evasion as attacks
-from utils import data, training
+from utils import data, metrics, training
 from utils.lab_checks import lab05
 
 SEED = 0
@@ -97,7 +97,7 @@ def _squeeze_levels_wrong(dev):
 
 def _ex2(ctx, capsys, answer):
     xe, x_adv, fooled, standard = ctx["xe"], ctx["x_adv"], ctx["fooled"], ctx["standard"]
-    auc = ad.detection_roc(answer(standard, xe), answer(standard, x_adv[fooled]))["auc"]
+    auc = metrics.roc(answer(standard, xe), answer(standard, x_adv[fooled]))["auc"]
     return _run(capsys, 2, answer, model=standard, xe=xe, x_adv=x_adv, auc=auc)
 
 

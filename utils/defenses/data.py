@@ -11,120 +11,46 @@ Four families of checks, from the cheapest to the most specific:
   probabilities fed to cleanlab's confident learning, or the share of k nearest
   neighbours that carry another label (:func:`knn_label_disagreement`).
 - **Representation-based backdoor detection** on a model's hidden activations
-  (:func:`hidden_activations`): spectral signatures (Tran et al., 2018,
+  (:func:`utils.models.hidden_activations`): spectral signatures (Tran et al., 2018,
   :func:`spectral_signatures`) and activation clustering (Chen et al., 2018,
   :func:`activation_clustering`).
 
 Each detector returns a :class:`Detection` (a boolean mask of flagged
-examples, optional suspicion scores); :func:`detection_metrics` scores it
-against the known poisoned indices and :func:`retrain_without` retrains on what
-is left. Every function returns new arrays and never modifies its inputs; bad
-input (inputs and labels of different lengths, wrong shapes, empty data,
-out-of-range rates and thresholds) raises a ``ValueError`` that says what was
-wrong. scikit-learn runs on one thread inside these functions, so the same
-data gives the same flags on every machine.
+examples, optional suspicion scores); :func:`utils.metrics.detection_metrics`
+scores it against the known poisoned indices and :func:`retrain_without`
+retrains on what is left. Every function returns new arrays and never modifies
+its inputs; bad input (inputs and labels of different lengths, wrong shapes,
+empty data, out-of-range rates and thresholds) raises the
+:class:`utils.validation.ValidationError` (a ``ValueError``) that says where,
+what was wrong and what is allowed. scikit-learn and NumPy's BLAS run on one
+thread inside these functions (:func:`utils.course.numerics.one_thread`), so
+the same data gives the same flags on every machine.
+
+The private ``_finding_*`` functions are the lesson's *data checks* (each
+returns a :class:`Finding` about the training set); checks of the *arguments*
+go through :mod:`utils.validation`. The threshold panel of the lesson is
+:func:`utils.widgets.threshold_panel`.
 """
 from __future__ import annotations
 
 import math
-import numbers
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from utils import metrics
+from utils import validation as v
+from utils.course.numerics import one_thread
+
 STATUSES = ("pass", "warn", "fail", "skip")
 _MARK = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "skip": "SKIP"}
 
 
-# --------------------------------------------------------------------------- input checks
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """BLAS and OpenMP on one thread: identical float sums, hence identical flags, everywhere."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        yield
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _check_real(value: Any, name: str, low: float, high: float, *, open_low: bool = False) -> float:
-    bad = not _is_real(value) or value > high or (value <= low if open_low else value < low)
-    if bad:
-        lb = "(" if open_low else "["
-        raise ValueError(f"{name} must be a number in {lb}{low:g}, {high:g}], got {value!r}")
-    return float(value)
-
-
-def _check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
-    if not _is_int(value) or value < low or (high is not None and value > high):
-        hi = "inf" if high is None else str(high)
-        raise ValueError(f"{name} must be an integer in [{low}, {hi}], got {value!r}")
-    return int(value)
-
-
-def _check_labels(y: Any, where: str, n: int | None = None) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"{where}: labels must be a 1-D array, got shape {y.shape}")
-    if len(y) == 0:
-        raise ValueError(f"{where}: empty data (no labels)")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"{where}: labels must be integers, got dtype {y.dtype}")
-    if y.min() < 0:
-        raise ValueError(f"{where}: labels must be class indices >= 0, got {y.min()}")
-    if n is not None and len(y) != n:
-        raise ValueError(f"{where}: {n} inputs but {len(y)} labels; they must have the same length")
-    return y
-
-
-def _check_features(features: Any, where: str, name: str = "features") -> np.ndarray:
-    """A finite (N, d) float array (images and other shapes are flattened per example)."""
-    F = np.asarray(features)
-    if F.ndim < 2:
-        raise ValueError(f"{where}: {name} must have shape (N, d) (one row per example), got {F.shape}")
-    if len(F) == 0:
-        raise ValueError(f"{where}: empty data (no {name})")
-    if not np.issubdtype(F.dtype, np.number) or np.issubdtype(F.dtype, np.complexfloating):
-        raise ValueError(f"{where}: {name} must be real numbers, got dtype {F.dtype}")
-    F = F.reshape(len(F), -1).astype(np.float64)
-    if not np.isfinite(F).all():
-        raise ValueError(f"{where}: {name} contain NaN or infinite values")
-    return F
-
-
-def _check_xy(features: Any, y: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
-    F = _check_features(features, where)
-    return F, _check_labels(y, where, n=len(F))
-
-
-def _as_mask(poisoned: Any, n: int, where: str) -> np.ndarray:
-    """A boolean mask of length n from a mask or from indices."""
-    p = np.asarray(poisoned)
-    if p.dtype == bool:
-        if p.shape != (n,):
-            raise ValueError(f"{where}: a boolean mask must have shape ({n},), got {p.shape}")
-        return p.copy()
-    if p.size == 0:
-        return np.zeros(n, dtype=bool)
-    if p.ndim != 1 or not np.issubdtype(p.dtype, np.integer):
-        raise ValueError(f"{where}: give a boolean mask or a 1-D array of integer indices, "
-                         f"got dtype {p.dtype} and shape {p.shape}")
-    if p.min() < 0 or p.max() >= n:
-        raise ValueError(f"{where}: indices must be in [0, {n - 1}], got [{p.min()}, {p.max()}]")
-    mask = np.zeros(n, dtype=bool)
-    mask[p] = True
-    return mask
+def _features_and_labels(features: Any, y: Any, where: str, name: str = "features") -> tuple[np.ndarray, np.ndarray]:
+    """(N, d) float64 features and one int64 class index per row, both through utils.validation."""
+    F = v.features(features, where, name=name)
+    return F, v.labels(y, where, n=len(F))
 
 
 # --------------------------------------------------------------------------- validation
@@ -132,7 +58,7 @@ def _as_mask(poisoned: Any, n: int, where: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Finding:
-    """The outcome of one validation check.
+    """The outcome of one data check of :func:`validate` (taught in 03_data_defenses).
 
     ``status`` is ``"pass"``, ``"warn"``, ``"fail"`` or ``"skip"``; ``indices``
     lists the examples (or, for class balance, the classes) that triggered it.
@@ -144,8 +70,7 @@ class Finding:
     indices: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"Finding status must be one of {STATUSES}, got {self.status!r}")
+        v.choice(self.status, "status", "Finding", STATUSES)
 
     def __str__(self) -> str:
         return f"{_MARK[self.status]}  {self.check:<16} {self.details}"
@@ -153,7 +78,8 @@ class Finding:
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """What :func:`validate` found: one :class:`Finding` per check, printable as a table."""
+    """What :func:`validate` found: one :class:`Finding` per check, printable as a table
+    (taught in 03_data_defenses)."""
 
     findings: tuple[Finding, ...]
     n_examples: int
@@ -197,7 +123,7 @@ def _list(items: Sequence[Any], limit: int = 4) -> str:
     return shown + (f", … ({len(items)} in all)" if len(items) > limit else "")
 
 
-def _check_schema(X: np.ndarray, y: np.ndarray, n_classes: int, input_shape) -> Finding:
+def _finding_schema(X: np.ndarray, y: np.ndarray, n_classes: int, input_shape) -> Finding:
     problems = []
     shape = tuple(X.shape[1:])
     if input_shape is not None and shape != tuple(input_shape):
@@ -218,7 +144,7 @@ def _check_schema(X: np.ndarray, y: np.ndarray, n_classes: int, input_shape) -> 
                    f"labels {y.dtype} in [0, {n_classes - 1}]")
 
 
-def _check_values(F: np.ndarray, value_range: tuple[float, float] | None) -> Finding:
+def _finding_values(F: np.ndarray, value_range: tuple[float, float] | None) -> Finding:
     finite = np.isfinite(F)
     nonfinite = np.flatnonzero(~finite.all(1)).tolist()
     problems = []
@@ -240,7 +166,7 @@ def _check_values(F: np.ndarray, value_range: tuple[float, float] | None) -> Fin
     return Finding("value range", "pass", f"all values finite and {where}")
 
 
-def _check_duplicates(F: np.ndarray, y: np.ndarray) -> Finding:
+def _finding_duplicates(F: np.ndarray, y: np.ndarray) -> Finding:
     _, first, inverse, counts = np.unique(F, axis=0, return_index=True, return_inverse=True,
                                           return_counts=True)
     inverse = inverse.reshape(-1)
@@ -260,14 +186,14 @@ def _check_duplicates(F: np.ndarray, y: np.ndarray) -> Finding:
                    f"(same labels) at {_list(extra)}", tuple(extra))
 
 
-def _check_near_duplicates(F: np.ndarray, y: np.ndarray, distance: float) -> Finding:
+def _finding_near_duplicates(F: np.ndarray, y: np.ndarray, distance: float) -> Finding:
     from sklearn.neighbors import NearestNeighbors
 
     finite_rows = np.isfinite(F).all(1)
     rows = np.flatnonzero(finite_rows)
     if len(rows) < 2:
         return Finding("near-duplicates", "skip", "fewer than two finite examples")
-    with _one_thread():
+    with one_thread():
         nn = NearestNeighbors(radius=distance).fit(F[rows])
         dist, nbrs = nn.radius_neighbors(F[rows], sort_results=True)
     pairs_same, pairs_diff = [], []
@@ -290,15 +216,13 @@ def _check_near_duplicates(F: np.ndarray, y: np.ndarray, distance: float) -> Fin
 
 
 def class_shares(y: Any, n_classes: int) -> np.ndarray:
-    """The share of each class among the labels (sums to 1)."""
-    y = _check_labels(y, "class_shares")
-    n_classes = _check_int(n_classes, "n_classes", 2)
-    if y.max() >= n_classes:
-        raise ValueError(f"class_shares: labels must be in [0, {n_classes - 1}], got {y.max()}")
+    """The share of each class among the labels (sums to 1) (taught in 03_data_defenses)."""
+    n_classes = v.integer(n_classes, "n_classes", "class_shares", low=2)
+    y = v.labels(y, "class_shares", n_classes=n_classes)
     return np.bincount(y, minlength=n_classes) / len(y)
 
 
-def _check_balance(y: np.ndarray, n_classes: int, reference: np.ndarray | None, tolerance: float) -> Finding:
+def _finding_balance(y: np.ndarray, n_classes: int, reference: np.ndarray | None, tolerance: float) -> Finding:
     if reference is None:
         return Finding("class balance", "skip", "no reference labels or shares given")
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= n_classes:
@@ -319,7 +243,7 @@ def _check_balance(y: np.ndarray, n_classes: int, reference: np.ndarray | None, 
 def validate(X: Any, y: Any, *, n_classes: int, input_shape: Sequence[int] | None = None,
              value_range: tuple[float, float] | None = (0.0, 1.0), reference: Any = None,
              balance_tolerance: float = 0.03, near_duplicate_distance: float = 0.3) -> ValidationReport:
-    """Check a training set before training on it.
+    """Check a training set before training on it (taught in 03_data_defenses).
 
     Checks, each a :class:`Finding` in the report:
 
@@ -344,46 +268,48 @@ def validate(X: Any, y: Any, *, n_classes: int, input_shape: Sequence[int] | Non
     Raises:
         ValueError: empty data, inputs and labels of different lengths, or a bad option.
     """
+    where = "validate"
     X = np.asarray(X)
     y = np.asarray(y)
+    # Only what the checks need is refused here: NaN, values out of range, labels
+    # out of range or of another dtype are *findings* of the report, not errors.
     if X.ndim < 2:
-        raise ValueError(f"validate: X must have one row per example (at least 2-D), got shape {X.shape}")
+        v.fail(where, f"X has shape {X.shape}", "X must have one row (or image) per example, at least 2-D")
     if y.ndim != 1:
-        raise ValueError(f"validate: labels must be a 1-D array, got shape {y.shape}")
+        v.fail(where, f"labels have shape {y.shape}", "labels must be a 1-D array, one per example")
     if len(X) == 0:
-        raise ValueError("validate: empty data (no examples)")
+        v.fail(where, "X is empty", "give at least one example")
     if len(X) != len(y):
-        raise ValueError(f"validate: {len(X)} inputs but {len(y)} labels; they must have the same length")
-    n_classes = _check_int(n_classes, "n_classes", 2)
-    balance_tolerance = _check_real(balance_tolerance, "balance_tolerance", 0.0, 1.0)
-    near_duplicate_distance = _check_real(near_duplicate_distance, "near_duplicate_distance", 0.0,
-                                          math.inf, open_low=True)
+        v.fail(where, f"{len(y)} labels for {len(X)} inputs", "give one label per input")
+    if X.dtype == bool or not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        v.fail(where, f"inputs have dtype {X.dtype}", "inputs must be real numbers")
+    n_classes = v.integer(n_classes, "n_classes", where, low=2)
+    balance_tolerance = v.unit(balance_tolerance, "balance_tolerance", where)
+    near_duplicate_distance = v.real(near_duplicate_distance, "near_duplicate_distance", where, 0.0, None,
+                                     open_low=True)
     if value_range is not None:
-        if len(value_range) != 2 or not all(_is_real(v) for v in value_range) or value_range[0] > value_range[1]:
-            raise ValueError(f"value_range must be (low, high) with low <= high, got {value_range!r}")
-    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise ValueError(f"validate: inputs must be real numbers, got dtype {X.dtype}")
+        if len(value_range) != 2 or not all(v.is_real(b) for b in value_range) or value_range[0] > value_range[1]:
+            v.fail(where, f"value_range = {value_range!r}", "value_range must be (low, high) with low <= high, or None")
     ref = None
     if reference is not None:
         r = np.asarray(reference)
         if r.ndim != 1 or len(r) == 0:
-            raise ValueError(f"validate: reference must be 1-D labels or class shares, got shape {r.shape}")
+            v.fail(where, f"reference has shape {r.shape}", "reference must be 1-D labels or class shares")
         if np.issubdtype(r.dtype, np.integer):
-            if r.min() < 0 or r.max() >= n_classes:
-                raise ValueError(f"validate: reference labels must be in [0, {n_classes - 1}]")
+            r = v.labels(r, where, n_classes=n_classes, name="reference labels")
             ref = np.bincount(r, minlength=n_classes) / len(r)
         else:
-            if len(r) != n_classes or (r < 0).any() or not np.isclose(r.sum(), 1.0):
-                raise ValueError(f"validate: reference shares must be {n_classes} non-negative numbers "
-                                 f"summing to 1, got {r!r}")
+            if len(r) != n_classes or not np.isfinite(r).all() or (r < 0).any() or not np.isclose(r.sum(), 1.0):
+                v.fail(where, f"reference shares are {r!r}",
+                       f"reference shares must be {n_classes} non-negative numbers summing to 1")
             ref = r.astype(np.float64)
     F = X.reshape(len(X), -1).astype(np.float64)
     findings = [
-        _check_schema(X, y, n_classes, input_shape),
-        _check_values(F, value_range),
-        _check_duplicates(F, y),
-        _check_near_duplicates(F, y, near_duplicate_distance),
-        _check_balance(y, n_classes, ref, balance_tolerance),
+        _finding_schema(X, y, n_classes, input_shape),
+        _finding_values(F, value_range),
+        _finding_duplicates(F, y),
+        _finding_near_duplicates(F, y, near_duplicate_distance),
+        _finding_balance(y, n_classes, ref, balance_tolerance),
     ]
     return ValidationReport(tuple(findings), len(X))
 
@@ -393,7 +319,7 @@ def validate(X: Any, y: Any, *, n_classes: int, input_shape: Sequence[int] | Non
 
 @dataclass(frozen=True)
 class Detection:
-    """What a detector flagged.
+    """What a detector flagged (taught in 03_data_defenses).
 
     Attributes:
         name: the detector, e.g. ``"activation clustering"``.
@@ -414,7 +340,8 @@ class Detection:
         if self.scores is not None:
             scores = np.array(self.scores, dtype=np.float64)
             if scores.shape != flags.shape:
-                raise ValueError(f"Detection: {len(flags)} flags but scores of shape {scores.shape}")
+                v.fail("Detection", f"scores have shape {scores.shape} for {len(flags)} flags",
+                       "give one score per flag")
             scores.setflags(write=False)
             object.__setattr__(self, "scores", scores)
 
@@ -427,90 +354,28 @@ class Detection:
         """Indices of the flagged examples."""
         return np.flatnonzero(self.flags)
 
-    def metrics(self, poisoned: Any) -> "DetectionMetrics":
-        """Precision, recall and false-positive rate against the known poisoned examples."""
-        return detection_metrics(self.flags, poisoned)
+    def metrics(self, poisoned: Any) -> metrics.DetectionMetrics:
+        """Precision, recall and false-positive rate against the known poisoned examples
+        (:func:`utils.metrics.detection_metrics`; taught in 03_data_defenses)."""
+        return metrics.detection_metrics(self.flags, poisoned)
 
     def __repr__(self) -> str:
         return f"Detection({self.name!r}: {self.n_flagged} of {len(self.flags)} flagged)"
 
 
-@dataclass(frozen=True)
-class DetectionMetrics:
-    """How well flags match the truth (computed with scikit-learn's metrics)."""
-
-    precision: float
-    recall: float
-    fpr: float
-    flagged: int
-    true_positives: int
-    false_positives: int
-    poisoned: int
-    n: int
-
-    def __str__(self) -> str:
-        return (f"flagged {self.flagged} of {self.n}: precision {self.precision:.3f}, "
-                f"recall {self.recall:.3f}, FPR {self.fpr:.3f}")
-
-    def as_dict(self) -> dict[str, float]:
-        return {"flagged": self.flagged, "precision": self.precision, "recall": self.recall, "fpr": self.fpr}
-
-
-def detection_metrics(flags: Any, poisoned: Any) -> DetectionMetrics:
-    """Score a detector's flags against the poisoned examples.
-
-    Args:
-        flags: boolean mask (N,) of flagged examples.
-        poisoned: the truth, as a boolean mask (N,) or integer indices.
-
-    Returns:
-        precision (share of flags that are poison; 0 when nothing is flagged),
-        recall (share of poison flagged; 0 when there is no poison) and FPR
-        (share of clean examples flagged).
-    """
-    from sklearn.metrics import confusion_matrix, precision_score, recall_score
-
-    f = np.asarray(flags)
-    if f.dtype != bool or f.ndim != 1:
-        raise ValueError(f"detection_metrics: flags must be a 1-D boolean mask, got dtype {f.dtype}, shape {f.shape}")
-    if len(f) == 0:
-        raise ValueError("detection_metrics: empty data (no flags)")
-    truth = _as_mask(poisoned, len(f), "detection_metrics")
-    tn, fp, fn, tp = confusion_matrix(truth, f, labels=[False, True]).ravel()
-    precision = precision_score(truth, f, zero_division=0)
-    recall = recall_score(truth, f, zero_division=0)
-    fpr = fp / (fp + tn) if fp + tn else 0.0
-    return DetectionMetrics(float(precision), float(recall), float(fpr), int(f.sum()), int(tp), int(fp),
-                            int(truth.sum()), len(f))
-
-
 def flag_top(scores: Any, fraction: float) -> np.ndarray:
-    """Flag the ``fraction`` of examples with the highest scores (ties broken by index)."""
+    """Flag the ``fraction`` of examples with the highest scores (ties broken by index)
+    (taught in 03_data_defenses)."""
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 1 or len(s) == 0:
-        raise ValueError(f"flag_top: scores must be a non-empty 1-D array, got shape {s.shape}")
-    fraction = _check_real(fraction, "fraction", 0.0, 1.0)
+        v.fail("flag_top", f"scores have shape {s.shape}", "scores must be a non-empty 1-D array, one per example")
+    if not np.isfinite(s).all():
+        v.fail("flag_top", "scores contain NaN or infinite values", "scores must be finite numbers")
+    fraction = v.unit(fraction, "fraction", "flag_top")
     k = int(round(fraction * len(s)))
     flags = np.zeros(len(s), dtype=bool)
     flags[np.argsort(-s, kind="stable")[:k]] = True
     return flags
-
-
-def recall_at_fpr(scores: Any, poisoned: Any, max_fpr: float = 0.05) -> tuple[float, float]:
-    """The best recall any score threshold reaches with FPR <= ``max_fpr``, and that threshold."""
-    from sklearn.metrics import roc_curve
-
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 1 or len(s) == 0:
-        raise ValueError(f"recall_at_fpr: scores must be a non-empty 1-D array, got shape {s.shape}")
-    max_fpr = _check_real(max_fpr, "max_fpr", 0.0, 1.0)
-    truth = _as_mask(poisoned, len(s), "recall_at_fpr")
-    if truth.all() or not truth.any():
-        raise ValueError("recall_at_fpr: needs both poisoned and clean examples")
-    fpr, tpr, thr = roc_curve(truth, s)
-    ok = np.flatnonzero(fpr <= max_fpr)
-    best = ok[np.argmax(tpr[ok])]
-    return float(tpr[best]), float(thr[best])
 
 
 # --------------------------------------------------------------------------- anomaly detection
@@ -519,22 +384,24 @@ def recall_at_fpr(scores: Any, poisoned: Any, max_fpr: float = 0.05) -> tuple[fl
 def isolation_forest_scores(features: Any, *, seed: int = 0, n_estimators: int = 200) -> np.ndarray:
     """Anomaly score per example from scikit-learn's IsolationForest (higher = more anomalous).
 
-    Works on raw inputs (images are flattened) or on embeddings.
+    Works on raw inputs (images are flattened) or on embeddings (taught in 03_data_defenses).
     """
     from sklearn.ensemble import IsolationForest
 
-    F = _check_features(features, "isolation_forest_scores")
-    seed = _check_int(seed, "seed", 0, 2**32 - 1)
-    n_estimators = _check_int(n_estimators, "n_estimators", 1)
-    with _one_thread():
+    where = "isolation_forest_scores"
+    F = v.features(features, where)
+    seed = v.integer(seed, "seed", where, 0, 2**32 - 1)
+    n_estimators = v.integer(n_estimators, "n_estimators", where, low=1)
+    with one_thread():
         forest = IsolationForest(n_estimators=n_estimators, random_state=seed).fit(F)
         return -forest.score_samples(F)
 
 
 def isolation_forest(features: Any, contamination: float = 0.05, *, seed: int = 0,
                      n_estimators: int = 200) -> Detection:
-    """Flag the ``contamination`` share of examples that an IsolationForest finds most anomalous."""
-    contamination = _check_real(contamination, "contamination", 0.0, 1.0)
+    """Flag the ``contamination`` share of examples that an IsolationForest finds most anomalous
+    (taught in 03_data_defenses)."""
+    contamination = v.unit(contamination, "contamination", "isolation_forest")
     scores = isolation_forest_scores(features, seed=seed, n_estimators=n_estimators)
     return Detection("isolation forest", flag_top(scores, contamination), scores)
 
@@ -547,21 +414,23 @@ def out_of_fold_proba(features: Any, y: Any, *, n_folds: int = 5, seed: int = 0)
 
     A multinomial logistic regression (scikit-learn) on the features, ``n_folds``
     stratified folds shuffled by ``seed``. Classes missing from y get probability 0.
+    Taught in 03_data_defenses.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    F, y = _check_xy(features, y, "out_of_fold_proba")
-    n_folds = _check_int(n_folds, "n_folds", 2)
-    seed = _check_int(seed, "seed", 0, 2**32 - 1)
+    where = "out_of_fold_proba"
+    F, y = _features_and_labels(features, y, where)
+    n_folds = v.integer(n_folds, "n_folds", where, low=2)
+    seed = v.integer(seed, "seed", where, 0, 2**32 - 1)
     present, counts = np.unique(y, return_counts=True)
     if len(present) < 2:
-        raise ValueError("out_of_fold_proba: needs at least two classes")
+        v.fail(where, f"the labels hold one class ({present[0]})", "give at least two classes")
     if counts.min() < n_folds:
-        raise ValueError(f"out_of_fold_proba: class {present[counts.argmin()]} has {counts.min()} example(s), "
-                         f"fewer than n_folds={n_folds}")
+        v.fail(where, f"class {present[counts.argmin()]} has {counts.min()} example(s), fewer than n_folds={n_folds}",
+               "every class needs at least n_folds examples")
     cv = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    with _one_thread():
+    with one_thread():
         P = cross_val_predict(LogisticRegression(max_iter=2000), F, y, cv=cv, method="predict_proba")
     out = np.zeros((len(y), int(y.max()) + 1))
     out[:, present] = P
@@ -573,11 +442,11 @@ def label_issues(features: Any, y: Any, *, n_folds: int = 5, seed: int = 0) -> D
 
     ``cleanlab.filter.find_label_issues`` (prune by noise rate) on the
     out-of-fold probabilities of :func:`out_of_fold_proba`; the score is
-    ``1 - p(given label)``.
+    ``1 - p(given label)``. Taught in 03_data_defenses.
     """
     from cleanlab.filter import find_label_issues
 
-    F, y = _check_xy(features, y, "label_issues")
+    F, y = _features_and_labels(features, y, "label_issues")
     P = out_of_fold_proba(F, y, n_folds=n_folds, seed=seed)
     present = np.unique(y)
     # cleanlab wants labels 0..K-1 that all occur: drop classes absent from y
@@ -595,15 +464,17 @@ def knn_label_disagreement(features: Any, y: Any, *, k: int = 10, threshold: flo
 
     The score is the share of the ``k`` neighbours (the example itself excluded)
     with a different label; an example is flagged when it exceeds ``threshold``.
+    Taught in 03_data_defenses.
     """
     from sklearn.neighbors import NearestNeighbors
 
-    F, y = _check_xy(features, y, "knn_label_disagreement")
-    k = _check_int(k, "k", 1)
-    threshold = _check_real(threshold, "threshold", 0.0, 1.0)
+    where = "knn_label_disagreement"
+    F, y = _features_and_labels(features, y, where)
+    k = v.integer(k, "k", where, low=1)
+    threshold = v.unit(threshold, "threshold", where)
     if k >= len(F):
-        raise ValueError(f"knn_label_disagreement: k={k} needs more than {k} examples, got {len(F)}")
-    with _one_thread():
+        v.fail(where, f"k = {k} with {len(F)} examples", f"k must be below the number of examples ({len(F)})")
+    with one_thread():
         _, nbrs = NearestNeighbors(n_neighbors=k + 1).fit(F).kneighbors(F)
     # drop each example itself (the first neighbour unless exact duplicates tie)
     others = np.array([[j for j in row if j != i][:k] for i, row in enumerate(nbrs)])
@@ -617,11 +488,11 @@ def spectral_signature_scores(features: Any, y: Any) -> np.ndarray:
     For each class: center the representations, take the top right singular
     vector ``v`` of the centered matrix, and score each example by its squared
     projection ``((r - mean) · v)²``. Poisoned examples of a class share a
-    direction the clean ones lack, so they get the largest scores.
+    direction the clean ones lack, so they get the largest scores. Taught in 03_data_defenses.
     """
-    F, y = _check_xy(features, y, "spectral_signature_scores")
+    F, y = _features_and_labels(features, y, "spectral_signature_scores")
     scores = np.zeros(len(y))
-    with _one_thread():
+    with one_thread():
         for c in np.unique(y):
             idx = np.flatnonzero(y == c)
             R = F[idx] - F[idx].mean(0)
@@ -637,9 +508,11 @@ def spectral_signatures(features: Any, y: Any, expected_fraction: float = 0.05,
     ``expected_fraction`` is an upper bound on the share of poison *within a
     class*; the ``factor`` 1.5 leaves a margin so that most poison is caught.
     ``classes`` limits the removal to suspected classes (default: every class).
+    Taught in 03_data_defenses.
     """
-    expected_fraction = _check_real(expected_fraction, "expected_fraction", 0.0, 1.0)
-    factor = _check_real(factor, "factor", 0.0, math.inf, open_low=True)
+    where = "spectral_signatures"
+    expected_fraction = v.unit(expected_fraction, "expected_fraction", where)
+    factor = v.real(factor, "factor", where, 0.0, None, open_low=True)
     scores = spectral_signature_scores(features, y)
     y = np.asarray(y)
     present = np.unique(y)
@@ -648,10 +521,11 @@ def spectral_signatures(features: Any, y: Any, expected_fraction: float = 0.05,
     else:
         chosen = np.asarray(classes)
         if chosen.ndim != 1 or len(chosen) == 0 or not np.issubdtype(chosen.dtype, np.integer):
-            raise ValueError(f"classes must be a non-empty list of class indices, got {classes!r}")
+            v.fail(where, f"classes = {classes!r}", "classes must be a non-empty list of class indices")
         missing = sorted(set(chosen.tolist()) - set(present.tolist()))
         if missing:
-            raise ValueError(f"classes {missing} do not occur in the labels (present: {present.tolist()})")
+            v.fail(where, f"classes {missing} do not occur in the labels",
+                   f"classes must be among those present: {present.tolist()}")
     flags = np.zeros(len(y), dtype=bool)
     share = min(1.0, factor * expected_fraction)
     rows = []
@@ -679,29 +553,31 @@ def activation_clustering(features: Any, y: Any, *, n_components: int = 10, max_
     A natural sub-style of a digit appears in trusted data too; a trigger does not.
 
     The score of an example is its class's small-cluster share if it sits in
-    that cluster, else 0 (the detector is a yes/no rule per cluster).
+    that cluster, else 0 (the detector is a yes/no rule per cluster). Taught in 03_data_defenses.
     """
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
     from sklearn.metrics import silhouette_score
 
-    F, y = _check_xy(features, y, "activation_clustering")
-    n_components = _check_int(n_components, "n_components", 1)
-    max_size = _check_real(max_size, "max_size", 0.0, 0.5, open_low=True)
-    max_reference_ratio = _check_real(max_reference_ratio, "max_reference_ratio", 0.0, 1.0)
-    seed = _check_int(seed, "seed", 0, 2**32 - 1)
+    where = "activation_clustering"
+    F, y = _features_and_labels(features, y, where)
+    n_components = v.integer(n_components, "n_components", where, low=1)
+    max_size = v.real(max_size, "max_size", where, 0.0, 0.5, open_low=True)
+    max_reference_ratio = v.unit(max_reference_ratio, "max_reference_ratio", where)
+    seed = v.integer(seed, "seed", where, 0, 2**32 - 1)
     Fr = yr = None
     if reference is not None:
         if not isinstance(reference, (tuple, list)) or len(reference) != 2:
-            raise ValueError("activation_clustering: reference must be a pair (features_ref, y_ref)")
-        Fr, yr = _check_xy(reference[0], reference[1], "activation_clustering (reference)")
+            v.fail(where, f"reference is a {type(reference).__name__}",
+                   "reference must be a pair (features_ref, y_ref)")
+        Fr, yr = _features_and_labels(reference[0], reference[1], where, name="reference features")
         if Fr.shape[1] != F.shape[1]:
-            raise ValueError(f"activation_clustering: reference features have {Fr.shape[1]} columns, "
-                             f"the training features {F.shape[1]}")
+            v.fail(where, f"reference features have {Fr.shape[1]} columns, the training features {F.shape[1]}",
+                   "both must come from the same layer")
     flags = np.zeros(len(y), dtype=bool)
     scores = np.zeros(len(y))
     rows = []
-    with _one_thread():
+    with one_thread():
         for c in np.unique(y):
             idx = np.flatnonzero(y == c)
             row: dict[str, Any] = {"class": int(c), "size": len(idx)}
@@ -742,7 +618,7 @@ def activation_clustering(features: Any, y: Any, *, n_components: int = 10, max_
 
 @dataclass(frozen=True)
 class RetrainResult:
-    """A model retrained on the examples a detector left, and how it does."""
+    """A model retrained on the examples a detector left, and how it does (taught in 03_data_defenses)."""
 
     removed: int
     accuracy: float
@@ -765,18 +641,23 @@ def retrain_without(config, X: Any, y: Any, flags: Any, X_test: Any, y_test: Any
         X_test, y_test: clean test data.
         backdoor: optional object with ``trigger`` and ``target`` (e.g.
             ``utils.attacks.poisoning.STANDARD_BACKDOOR``) to measure the attack success rate.
+
+    Taught in 03_data_defenses.
     """
     from utils.attacks import poisoning
     from utils import training
 
+    where = "retrain_without"
     X = np.asarray(X)
-    y = _check_labels(y, "retrain_without", n=len(X))
+    if X.ndim < 2 or len(X) == 0:
+        v.fail(where, f"X has shape {X.shape}", "X must be a non-empty batch, one row (or image) per example")
+    y = v.labels(y, where, n=len(X))
     flags = np.asarray(flags)
     if flags.dtype != bool or flags.shape != (len(X),):
-        raise ValueError(f"retrain_without: flags must be a boolean mask of shape ({len(X)},), "
-                         f"got dtype {flags.dtype}, shape {flags.shape}")
+        v.fail(where, f"flags have dtype {flags.dtype} and shape {flags.shape}",
+               f"flags must be a boolean mask of shape ({len(X)},)")
     if flags.all():
-        raise ValueError("retrain_without: every example is flagged; nothing left to train on")
+        v.fail(where, "every example is flagged", "leave some examples to train on")
     n_classes = int(y.max()) + 1 if n_classes is None else n_classes
     keep = ~flags
     model = training.fit(config, X[keep], y[keep], n_classes)
@@ -790,10 +671,11 @@ def retrain_without(config, X: Any, y: Any, flags: Any, X_test: Any, y_test: Any
 
 @dataclass(frozen=True)
 class DefenseOutcome:
-    """One detector's result on a poisoned training set: detection quality and the retrained model."""
+    """One detector's result on a poisoned training set: detection quality and the retrained model
+    (taught in 03_data_defenses)."""
 
     name: str
-    metrics: DetectionMetrics
+    metrics: metrics.DetectionMetrics
     retrained: RetrainResult
 
     def __str__(self) -> str:
@@ -802,6 +684,7 @@ class DefenseOutcome:
     __repr__ = __str__
 
     def as_dict(self) -> dict[str, Any]:
+        """One row of :func:`outcomes_table` (taught in 03_data_defenses)."""
         row = {"detector": self.name, **self.metrics.as_dict(), "accuracy": self.retrained.accuracy}
         if self.retrained.asr is not None:
             row["asr"] = self.retrained.asr
@@ -812,116 +695,31 @@ def evaluate_defense(detection: Detection, poisoned: Any, config, X: Any, y: Any
                      *, n_classes: int | None = None, backdoor=None, name: str | None = None) -> DefenseOutcome:
     """Precision / recall / FPR of a detection against the known poison, then :func:`retrain_without`.
 
-    ``name`` labels the outcome (default: the detection's name).
+    ``name`` labels the outcome (default: the detection's name). Taught in 03_data_defenses.
     """
     if not isinstance(detection, Detection):
-        raise ValueError(f"evaluate_defense: expected a Detection, got {type(detection).__name__}")
-    metrics = detection.metrics(poisoned)
+        v.fail("evaluate_defense", f"detection is a {type(detection).__name__}",
+               "give a Detection (what a detector such as activation_clustering returns)")
+    found = detection.metrics(poisoned)
     retrained = retrain_without(config, X, y, detection.flags, X_test, y_test, n_classes=n_classes,
                                 backdoor=backdoor)
-    return DefenseOutcome(name or detection.name, metrics, retrained)
+    return DefenseOutcome(name or detection.name, found, retrained)
 
 
 def outcomes_table(outcomes: Sequence[DefenseOutcome]):
-    """A pandas DataFrame with one row per detector (rounded to 3 decimals)."""
+    """A pandas DataFrame with one row per detector (rounded to 3 decimals) (taught in 03_data_defenses)."""
     import pandas as pd
 
     if not outcomes:
-        raise ValueError("outcomes_table: no outcomes given")
+        v.fail("outcomes_table", "no outcomes given", "give at least one DefenseOutcome")
     return pd.DataFrame([o.as_dict() for o in outcomes]).set_index("detector").round(3)
-
-
-# --------------------------------------------------------------------------- widget
-
-
-def threshold_panel(scores: dict[str, Any], poisoned: Any, *, max_share: float = 0.2, step: float = 0.005,
-                    share: float = 0.075):
-    """A panel to explore the precision / recall trade-off of suspicion scores.
-
-    Choose a detector's scores and the share of the training set to flag (the
-    most suspicious first); a text line (an ``HTML`` widget with the CSS class
-    ``modelsec-result``) reads e.g. ``"spectral signatures: top 7.5% flagged
-    (81) → precision 0.62, recall 0.93, FPR 0.030"`` and the figure shows the
-    score distributions and the precision-recall curve with the current point.
-
-    Returns:
-        the panel (an ipywidgets VBox) to display.
-    """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import precision_recall_curve
-
-    from utils.widgets import result_label
-
-    if not scores:
-        raise ValueError("threshold_panel: give at least one named score array")
-    names = list(scores)
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in scores.items()}
-    n = len(next(iter(arrays.values())))
-    for k, v in arrays.items():
-        if v.shape != (n,):
-            raise ValueError(f"threshold_panel: scores {k!r} have shape {v.shape}, expected ({n},)")
-    truth = _as_mask(poisoned, n, "threshold_panel")
-    max_share = _check_real(max_share, "max_share", 0.0, 1.0, open_low=True)
-    step = _check_real(step, "step", 0.0, max_share, open_low=True)
-    share = _check_real(share, "share", 0.0, max_share)
-    curves = {k: precision_recall_curve(truth, v)[:2] for k, v in arrays.items()}
-
-    pick = widgets.Dropdown(options=names, value=names[0], description="scores")
-    slider = widgets.FloatSlider(value=share, min=0.0, max=max_share, step=step, description="flag top",
-                                 readout_format=".1%", continuous_update=False)
-    label = result_label()
-    # the figure is a PNG in an Image widget: no output capture, so it behaves the same in
-    # JupyterLab, in a headless run and in a test
-    image = widgets.Image(format="png")
-
-    def text() -> tuple[str, DetectionMetrics]:
-        m = detection_metrics(flag_top(arrays[pick.value], slider.value), truth)
-        return (f"{pick.value}: top {slider.value:.1%} flagged ({m.flagged}) → precision {m.precision:.2f}, "
-                f"recall {m.recall:.2f}, FPR {m.fpr:.3f}"), m
-
-    def redraw(*_):
-        import io
-
-        line, m = text()
-        label.value = line
-        s = arrays[pick.value]
-        fig, (a0, a1) = plt.subplots(1, 2, figsize=(8, 2.8))
-        bins = np.linspace(s.min(), s.max(), 40)
-        a0.hist(s[~truth], bins=bins, alpha=0.6, label="clean")
-        a0.hist(s[truth], bins=bins, alpha=0.6, label="poisoned")
-        flagged = flag_top(s, slider.value)
-        if flagged.any():
-            a0.axvline(s[flagged].min(), color="k", ls="--", lw=1)
-        a0.set_yscale("log")
-        a0.set_xlabel("suspicion score")
-        a0.legend(fontsize=8)
-        precision, recall = curves[pick.value]
-        a1.plot(recall, precision)
-        a1.plot([m.recall], [m.precision], "o", color="crimson")
-        a1.set_xlabel("recall")
-        a1.set_ylabel("precision")
-        a1.set_xlim(0, 1.02)
-        a1.set_ylim(0, 1.02)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        image.value = buf.getvalue()
-
-    pick.observe(redraw, names="value")
-    slider.observe(redraw, names="value")
-    redraw()
-    print(text()[0])
-    return widgets.VBox([widgets.HBox([pick, slider]), label, image])
 
 
 __all__ = [
     "Finding", "ValidationReport", "validate", "class_shares",
-    "Detection", "DetectionMetrics", "detection_metrics", "flag_top", "recall_at_fpr",
+    "Detection", "flag_top",
     "isolation_forest_scores", "isolation_forest",
     "out_of_fold_proba", "label_issues", "knn_label_disagreement",
-    "hidden_activations", "spectral_signature_scores", "spectral_signatures", "activation_clustering",
+    "spectral_signature_scores", "spectral_signatures", "activation_clustering",
     "RetrainResult", "retrain_without", "DefenseOutcome", "evaluate_defense", "outcomes_table",
-    "threshold_panel",
 ]

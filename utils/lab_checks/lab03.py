@@ -5,6 +5,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from utils import metrics
 from utils.defenses import data as dd
 from utils.course.grading import require, require_close
 from . import Checker
@@ -35,7 +36,7 @@ def _exercise_3(precision_recall_fpr: Callable[..., Any], H: np.ndarray, yp: np.
     cases = [dd.spectral_signatures(H, yp, expected_fraction=0.35, classes=[0]).flags,
              rng.random(len(yp)) < 0.2, np.zeros(len(yp), dtype=bool)]
     for flags in cases:
-        m = dd.detection_metrics(flags, poisoned)
+        m = metrics.detection_metrics(flags, poisoned)
         got = precision_recall_fpr(flags, poisoned)
         require(len(got) == 3, "return three numbers: (precision, recall, fpr)")
         for name, value, want in zip(("precision", "recall", "FPR"), got, (m.precision, m.recall, m.fpr)):
