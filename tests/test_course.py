@@ -101,17 +101,71 @@ def test_solutions_record_or_summarize(path):
     assert "summary()" in text, "a lab ends with utils.course.grading.summary()"
 
 
-def test_nothing_stray_is_tracked():
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+#: What a fresh clone must hold for `make run` and `make test` to work, and to be usable.
+MUST_EXIST = ("notebooks/", "labs/", "solutions/", "datasets/", "utils/", "tests/", "environment.yml",
+              "Makefile", "README.md", "pyproject.toml", "requirements.lock", "LICENSE", ".ci/run", ".gitignore")
+
+#: What must never be committed: build output, caches, environments, editor files,
+#: model weights and pickles (the course trains and caches them), secrets.
+MUST_NOT_COMMIT = re.compile(
+    r"(^|/)(\.ipynb_checkpoints|__pycache__|\.venv|build|\.cache|\.pytest_cache|[^/]*\.egg-info)/"
+    r"|(^|/)Untitled[^/]*\.ipynb$|\.py[co]$"
+    r"|\.(safetensors|pt|pth|ckpt|pkl|pickle|joblib|onnx)$"
+    r"|(^|/)\.env$|\.(pem|key)$|(^|/)id_(rsa|ed25519)$")
+
+#: Outside datasets/ (whose files MANIFEST.json lists with their sha256), no file this big.
+MAX_FILE_BYTES = 2_000_000
+
+
+def _tracked() -> list[str]:
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines()
     if not tracked:
         pytest.skip("not a git checkout")
-    stray = [p for p in tracked if re.search(
-        r"(\.ipynb_checkpoints|__pycache__|Untitled.*\.ipynb|\.pyc$|^build/|^\.cache/|^\.venv/|\.safetensors$)", p)]
-    assert not stray, f"tracked files that should not be: {stray}"
-    top = {p.split("/")[0] for p in tracked}
-    allowed = {"notebooks", "labs", "solutions", "datasets", "utils", "tests", "environment.yml",
-               "Makefile", "README.md", "pyproject.toml", "requirements.lock", ".ci", ".gitignore"}
-    assert top <= allowed, f"unexpected top-level entries: {sorted(top - allowed)}"
+    return tracked
+
+
+def test_what_must_exist_is_committed():
+    tracked = set(_tracked())
+    missing = [p for p in MUST_EXIST
+               if not (any(t.startswith(p) for t in tracked) if p.endswith("/") else p in tracked)]
+    assert not missing, f"a fresh clone would lack: {missing}"
+
+
+def test_license_matches_pyproject():
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"]
+    assert declared == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License"), "LICENSE must be the license pyproject.toml declares"
+
+
+def test_nothing_that_must_not_be_committed_is_tracked():
+    tracked = _tracked()
+    stray = [p for p in tracked if MUST_NOT_COMMIT.search(p)]
+    assert not stray, f"tracked files that must not be committed: {stray}"
+    big = [p for p in tracked if not p.startswith("datasets/") and (ROOT / p).is_file()
+           and (ROOT / p).stat().st_size > MAX_FILE_BYTES]
+    assert not big, f"files over {MAX_FILE_BYTES} bytes outside datasets/: {big}"
+
+
+@pytest.mark.parametrize("path", ["build/x.ipynb", "a/__pycache__/m.pyc", "utils/x.pyc", ".venv/bin/python",
+                                  "notebooks/.ipynb_checkpoints/a.ipynb", "Untitled1.ipynb", "model.safetensors",
+                                  "w.pt", "x/y.pkl", ".env", "keys/server.key", "modelsec_workbench.egg-info/PKG-INFO",
+                                  ".cache/models/a.json"])
+def test_must_not_commit_catches(path):
+    assert MUST_NOT_COMMIT.search(path)
+
+
+@pytest.mark.parametrize("path", ["notebooks/04_adversarial_examples.ipynb", "utils/attacks/evasion.py", "LICENSE",
+                                  "datasets/MANIFEST.json", "tests/test_course.py", "utils/course/report.py",
+                                  "binder/postBuild", "examples/ci.yml"])
+def test_must_not_commit_allows(path):
+    assert not MUST_NOT_COMMIT.search(path)
+
+
+def test_gitignore_keeps_build_output_out():
+    ignored = set((ROOT / ".gitignore").read_text().split())
+    assert {".venv/", "build/", ".cache/", "__pycache__/"} <= ignored
 
 
 def test_no_check_code_stands_in_a_lab():

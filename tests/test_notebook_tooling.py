@@ -38,11 +38,14 @@ def test_make_lab_replaces_solutions_with_runnable_stubs():
 
 @pytest.mark.parametrize("source,message", [
     ("# BEGIN SOLUTION\nx = 1\n", "never closed"),
-    ("x = 1\n# END SOLUTION\n", "without BEGIN"),
+    ("x = 1\n# END SOLUTION\n", "# END SOLUTION without # BEGIN SOLUTION"),
+    ("<!-- END SOLUTION -->\n", "<!-- END SOLUTION --> without <!-- BEGIN SOLUTION -->"),
+    ("<!-- BEGIN SOLUTION -->\nx\n", "<!-- BEGIN SOLUTION --> is never closed"),
     ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION\n", "inside another"),
 ])
 def test_unbalanced_markers_are_errors(source, message):
-    nb = new_notebook(cells=[new_code_cell(source)])
+    cell = new_markdown_cell(source) if source.startswith("<!--") else new_code_cell(source)
+    nb = new_notebook(cells=[cell])
     with pytest.raises(notebooks.LabMarkerError, match=message):
         notebooks.make_lab(nb, name="x.ipynb")
 

@@ -1,23 +1,21 @@
 """ModelSec Workbench: the shared package behind the course notebooks.
 
-Import it as ``utils``. Each module covers one concern and each public helper
-names the notebook that teaches the idea behind it:
+Import it as ``utils``; one subpackage or module a concern (README, "Where things are"):
 
-- :mod:`utils.course.setup` – ``setup()``: seeds, determinism, threads, device, plots
-- :mod:`utils.course.params` – validation of notebook parameters
-- :mod:`utils.data` – the data-set registry, sha256 manifest, optional MNIST
-- :mod:`utils.models` – small models for the course data
-- :mod:`utils.training` – cached, seeded training and evaluation
-- :mod:`utils.course.report` – headline metrics that ``make run`` collects
-- :mod:`utils.course.grading` – lab checks
-- :mod:`utils.course.plots` – image grids, confusion matrices, decision boundaries
+- :mod:`utils.data`, :mod:`utils.models`, :mod:`utils.training` – data, models, cached training
+- :mod:`utils.validation` – every input check; :mod:`utils.metrics` – detection metrics
+- :mod:`utils.attacks` – evasion and poisoning; :mod:`utils.defenses` – data and adversarial defenses
+- :mod:`utils.monitoring` – drift, traffic and alerts; :mod:`utils.widgets` – every panel
+- :mod:`utils.course` – setup, parameters, report, grading, threat model, plots, pinned numerics
+- :mod:`utils.lab_checks` – the labs' checks; :mod:`utils.tooling` – cleaner, runner, benchmarks, lock
+
+``utils.setup`` is loaded on first use and nothing heavy is imported here, so
+tooling (the notebook cleaner, the lock-file and numerics commands) runs
+without importing torch.
 """
 from __future__ import annotations
 
 from utils.course.params import ParameterError, check_parameters
-
-# ``utils.setup`` is loaded on first use, so that tooling (the notebook cleaner,
-# the lock-file and numerics commands) runs without importing torch.
 
 
 def __getattr__(name: str):

@@ -17,7 +17,8 @@ from utils import validation as v
 
 
 class LogisticRegression(nn.Module):
-    """Multinomial logistic regression: one linear layer on the flattened input."""
+    """Multinomial logistic regression: one linear layer on the flattened input
+    (taught in 00_orientation_and_threat_model)."""
 
     def __init__(self, in_features: int, n_classes: int):
         super().__init__()
@@ -28,7 +29,8 @@ class LogisticRegression(nn.Module):
 
 
 class MLP(nn.Module):
-    """A multi-layer perceptron with ReLU hidden layers on the flattened input."""
+    """A multi-layer perceptron with ReLU hidden layers on the flattened input
+    (taught in 00_orientation_and_threat_model)."""
 
     def __init__(self, in_features: int, n_classes: int, hidden: Sequence[int] = (128, 64)):
         super().__init__()
@@ -49,7 +51,7 @@ class MLP(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """Two 3×3 convolutions, a 2×2 max-pool and two linear layers."""
+    """Two 3×3 convolutions, a 2×2 max-pool and two linear layers (taught in 00_orientation_and_threat_model)."""
 
     def __init__(self, in_channels: int, n_classes: int, image_size: int = 8,
                  channels: Sequence[int] = (16, 32), hidden: int = 64):
@@ -77,7 +79,8 @@ MODELS = ("logreg", "mlp", "cnn")
 
 def build_model(name: str, input_shape: Sequence[int], n_classes: int, seed: int = 0,
                 **kwargs) -> nn.Module:
-    """Build a freshly initialised model, the same weights for the same seed.
+    """Build a freshly initialised model, the same weights for the same seed
+    (taught in 00_orientation_and_threat_model).
 
     Args:
         name: ``"logreg"``, ``"mlp"`` or ``"cnn"`` (the CNN needs (C, H, W) input).
@@ -108,8 +111,14 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, seed: int
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters (taught in 00_orientation_and_threat_model)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """Where a model's parameters are (the CPU for a model without any): the device its
+    inputs go to (taught in 00_orientation_and_threat_model)."""
+    return next(model.parameters(), torch.empty(0)).device
 
 
 def hidden_activations(model: nn.Module, X: Any, layer: int = -1, batch_size: int = 512) -> np.ndarray:
@@ -133,7 +142,7 @@ def hidden_activations(model: nn.Module, X: Any, layer: int = -1, batch_size: in
     if X.ndim < 2 or len(X) == 0:
         v.fail(where, f"X has shape {tuple(X.shape)}", "X must be a non-empty batch (N, ...)")
     batch_size = v.integer(batch_size, "batch_size", where, low=1)
-    device = next(model.parameters()).device
+    device = device_of(model)
     captured: list[torch.Tensor] = []
     hook = relus[layer].register_forward_hook(lambda _m, _i, out: captured.append(out.detach().flatten(1).cpu()))
     try:

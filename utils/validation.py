@@ -56,8 +56,11 @@ def is_real(value: Any) -> bool:
 
 
 def _interval(low, high, open_low: bool = False, open_high: bool = False) -> str:
-    lo = "-inf" if low is None else f"{low:g}"
-    hi = "inf" if high is None else f"{high:g}"
+    def text(bound) -> str:
+        return str(int(bound)) if is_int(bound) or float(bound).is_integer() else f"{bound:g}"
+
+    lo = "-inf" if low is None else text(low)
+    hi = "inf" if high is None else text(high)
     return f"{'(' if open_low or low is None else '['}{lo}, {hi}{')' if open_high or high is None else ']'}"
 
 

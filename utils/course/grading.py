@@ -24,17 +24,17 @@ RESULTS: dict[str, tuple[bool, str]] = {}
 
 
 class NotSolved(AssertionError):
-    """Raised inside a check to say why an exercise is not solved yet."""
+    """Raised inside a check to say why an exercise is not solved yet (taught in 00_orientation_and_threat_model)."""
 
 
 def require(condition: Any, why: str) -> None:
-    """Raise :class:`NotSolved` with ``why`` unless ``condition`` holds."""
+    """Raise :class:`NotSolved` with ``why`` unless ``condition`` holds (taught in 00_orientation_and_threat_model)."""
     if not condition:
         raise NotSolved(why)
 
 
 def require_close(name: str, value: Any, expected: float, tol: float) -> None:
-    """Require a number within ``tol`` of ``expected``."""
+    """Require a number within ``tol`` of ``expected`` (taught in 00_orientation_and_threat_model)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -52,6 +52,8 @@ def check(exercise: str, test: Callable[[], Any]) -> bool:
 
     Returns:
         whether the exercise passed.
+
+    Taught in 00_orientation_and_threat_model.
     """
     try:
         test()
@@ -72,19 +74,19 @@ def check(exercise: str, test: Callable[[], Any]) -> bool:
 
 
 def solved() -> int:
-    """How many of the exercises checked so far are solved (each counted once)."""
+    """How many of the exercises checked so far are solved (each counted once) (taught in 00_orientation_and_threat_model; every lab ends with it)."""
     return sum(ok for ok, _ in RESULTS.values())
 
 
 def summary() -> str:
-    """One line: how many of the exercises checked so far are solved (each counted once)."""
+    """One line: how many of the exercises checked so far are solved (each counted once) (taught in 00_orientation_and_threat_model; every lab ends with it)."""
     line = f"{solved()} of {len(RESULTS)} exercises solved"
     print(line)
     return line
 
 
 def parse_results(text: str) -> list[tuple[str, bool]]:
-    """Read check lines back from a notebook's printed output (used by the tests)."""
+    """Read check lines back from a notebook's printed output (used by the tests) (the labs of 00_orientation_and_threat_model onwards)."""
     out = []
     for line in text.splitlines():
         if line.startswith(PASS_MARK):

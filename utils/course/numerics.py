@@ -105,6 +105,8 @@ def missing_settings(environ: dict[str, str] | None = None, torch_module=None) -
     With ``torch_module`` (an imported torch) the CPU capability torch actually
     chose is checked as well: the variable only counts if it was set before
     torch loaded.
+
+    Taught in 00_orientation_and_threat_model.
     """
     env = os.environ if environ is None else environ
     missing = []
@@ -123,13 +125,13 @@ def missing_settings(environ: dict[str, str] | None = None, torch_module=None) -
 
 
 def warning_line(missing: list[str]) -> str:
-    """The one line :func:`utils.setup` prints when the pin is not in effect."""
+    """The one line :func:`utils.setup` prints when the pin is not in effect (taught in 00_orientation_and_threat_model)."""
     return (f"⚠ pinned numerics are off ({', '.join(missing)}): numbers may differ from the "
             f"committed ones in the last digits; {HOW_TO_FIX}.")
 
 
 def kernel_spec(python: str | None = None) -> dict:
-    """The kernel.json of the course kernel for the interpreter ``python``."""
+    """The kernel.json of the course kernel for the interpreter ``python`` (taught in 00_orientation_and_threat_model)."""
     return {
         "argv": [python or sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": KERNEL_DISPLAY_NAME,
@@ -144,6 +146,8 @@ def install_kernel(prefix: str | None = None, user: bool = False) -> str:
 
     By default into ``sys.prefix`` (the virtual environment or conda
     environment), so Jupyter started from that environment finds it.
+
+    Taught in 00_orientation_and_threat_model.
     """
     from jupyter_client.kernelspec import KernelSpecManager
 
@@ -162,6 +166,7 @@ def install_kernel(prefix: str | None = None, user: bool = False) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line python -m utils.course.numerics (make), taught in 00_orientation_and_threat_model."""
     parser = argparse.ArgumentParser(prog="python -m utils.course.numerics", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_inst = sub.add_parser("install-kernel", help=f"install the '{KERNEL_NAME}' Jupyter kernel")

@@ -7,61 +7,61 @@ after that cell.
 """
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
+
+
+def _integral(v: Any) -> bool:
+    from utils.validation import is_int  # validation loads NumPy: only when a rule is tested
+
+    return is_int(v)
+
+
+def _finite(v: Any) -> bool:
+    from utils.validation import is_real
+
+    return is_real(v)
+
 
 DEVICES = ("cpu", "cuda", "auto")
 
 
 class ParameterError(ValueError):
-    """A notebook parameter has a wrong type or an out-of-range value."""
+    """A notebook parameter has a wrong type or an out-of-range value (taught in 00_orientation_and_threat_model)."""
 
 
 @dataclass(frozen=True)
 class Rule:
-    """What a parameter may be: a description for the message and a test."""
+    """What a parameter may be: a description for the message and a test (taught in 00_orientation_and_threat_model)."""
 
     allowed: str
     test: Callable[[Any], bool]
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))
+def _bounded(kind: str, test: Callable[[Any], bool], low, high) -> Rule:
+    lo = "-inf" if low is None else str(low)
+    hi = "inf" if high is None else str(high)
+    return Rule(f"{kind} with {lo} <= value <= {hi}",
+                lambda v: test(v) and (low is None or v >= low) and (high is None or v <= high))
 
 
 def integer(low: int | None = None, high: int | None = None) -> Rule:
-    """An integer in ``[low, high]`` (either bound may be open)."""
-    lo = "-inf" if low is None else str(low)
-    hi = "inf" if high is None else str(high)
-    return Rule(
-        f"an integer with {lo} <= value <= {hi}",
-        lambda v: _is_int(v) and (low is None or v >= low) and (high is None or v <= high),
-    )
+    """An integer in ``[low, high]`` (either bound may be open) (taught in 00_orientation_and_threat_model)."""
+    return _bounded("an integer", _integral, low, high)
 
 
 def real(low: float | None = None, high: float | None = None) -> Rule:
-    """A finite number in ``[low, high]`` (either bound may be open)."""
-    lo = "-inf" if low is None else str(low)
-    hi = "inf" if high is None else str(high)
-    return Rule(
-        f"a number with {lo} <= value <= {hi}",
-        lambda v: _is_real(v) and (low is None or v >= low) and (high is None or v <= high),
-    )
+    """A finite number in ``[low, high]`` (either bound may be open) (taught in 00_orientation_and_threat_model)."""
+    return _bounded("a number", _finite, low, high)
 
 
 def boolean() -> Rule:
-    """``True`` or ``False``."""
+    """``True`` or ``False`` (taught in 00_orientation_and_threat_model)."""
     return Rule("True or False", lambda v: isinstance(v, bool))
 
 
 def choice(options: Iterable[Any]) -> Rule:
-    """One of a fixed set of values."""
+    """One of a fixed set of values (taught in 00_orientation_and_threat_model)."""
     opts = tuple(options)
     return Rule(f"one of {list(opts)}", lambda v: v in opts)
 
@@ -90,6 +90,8 @@ def check_parameters(rules: dict[str, Rule] | None = None, **values: Any) -> dic
 
     Raises:
         ParameterError: naming the first bad parameter, its value and what is allowed.
+
+    Taught in 00_orientation_and_threat_model; every notebook's parameters cell.
     """
     table = dict(KNOWN)
     table.update(rules or {})

@@ -15,16 +15,18 @@ from typing import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from utils import validation as v
+
 
 def _as_images(images: np.ndarray) -> np.ndarray:
-    images = np.asarray(images)
+    images = np.asarray(images.detach().cpu() if hasattr(images, "detach") else images)
     if images.ndim == 4 and images.shape[1] in (1, 3):
         images = images.transpose(0, 2, 3, 1)
         if images.shape[-1] == 1:
             images = images[..., 0]
     if images.ndim not in (3, 4):
-        raise ValueError(f"image_grid needs images of shape (N, H, W), (N, 1, H, W) or (N, 3, H, W); "
-                         f"got {images.shape}")
+        v.fail("image_grid", f"images have shape {images.shape}",
+               "images must have shape (N, H, W), (N, 1, H, W) or (N, 3, H, W)")
     return images
 
 
@@ -36,14 +38,16 @@ def image_grid(images: np.ndarray, labels: Sequence | None = None, preds: Sequen
 
     A title reads ``"7"`` (label only), ``"7→1"`` (label→prediction, red when
     wrong), or whatever ``titles`` gives. Returns the Figure.
+
+    Taught in 00_orientation_and_threat_model.
     """
     images = _as_images(images)
     n = len(images)
     if n == 0:
-        raise ValueError("image_grid: no images to show")
+        v.fail("image_grid", "no images", "give at least one image to show")
     for name, seq in (("labels", labels), ("preds", preds), ("titles", titles)):
-        if seq is not None and len(seq) != n:
-            raise ValueError(f"image_grid: {n} images but {len(seq)} {name}")
+        if seq is not None:
+            v.same_length("image_grid", images=images, **{name: seq})
     name = (lambda c: str(classes[int(c)])) if classes is not None else (lambda c: str(int(c)))
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
@@ -73,13 +77,12 @@ def image_grid(images: np.ndarray, labels: Sequence | None = None, preds: Sequen
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str] | None = None,
                      ax=None, normalize: bool = False, title: str | None = None):
-    """A seaborn heat map of true (rows) against predicted (columns) classes. Returns the Axes."""
+    """A seaborn heat map of true (rows) against predicted (columns) classes. Returns the Axes (taught in 00_orientation_and_threat_model)."""
     import seaborn as sns
     from sklearn.metrics import confusion_matrix as cm
 
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if len(y_true) != len(y_pred):
-        raise ValueError(f"confusion_matrix: {len(y_true)} true labels but {len(y_pred)} predictions")
+    y_true = v.labels(y_true, "confusion_matrix", name="true labels")
+    y_pred = v.labels(y_pred, "confusion_matrix", n=len(y_true), name="predictions", what="true labels")
     n = len(classes) if classes is not None else int(max(y_true.max(), y_pred.max())) + 1
     m = cm(y_true, y_pred, labels=list(range(n))).astype(float)
     if normalize:
@@ -106,12 +109,13 @@ def decision_boundary(predict_proba: Callable[[np.ndarray], np.ndarray], X: np.n
         X, y: 2-D points and their labels.
         highlight: optional boolean mask or indices of points to ring (e.g. poisoned ones).
     Returns the Axes.
+
+    Taught in 01_data_poisoning.
     """
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim != 2 or X.shape[1] != 2:
-        raise ValueError(f"decision_boundary needs 2-D points of shape (n, 2), got {X.shape}")
-    if len(X) != len(y):
-        raise ValueError(f"decision_boundary: {len(X)} points but {len(y)} labels")
+    X = v.features(X, "decision_boundary", name="points")
+    if X.shape[1] != 2:
+        v.fail("decision_boundary", f"points have shape {X.shape}", "points must have shape (n, 2): 2-D points")
+    y = v.labels(y, "decision_boundary", n=len(X), what="points")
     ax = ax or plt.subplots(figsize=(5, 4))[1]
     (x0, y0), (x1, y1) = X.min(0) - margin, X.max(0) + margin
     xx, yy = np.meshgrid(np.linspace(x0, x1, resolution), np.linspace(y0, y1, resolution))

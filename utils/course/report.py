@@ -22,11 +22,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from utils import validation
 from utils.course.setup import is_fast
 
 
 class ExpectationError(AssertionError):
-    """A number stated in a notebook is not what the code computed."""
+    """A number stated in a notebook is not what the code computed (taught in 00_orientation_and_threat_model)."""
 
 
 def _peak_rss_mb() -> float:
@@ -40,11 +41,12 @@ def _clean(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"metric value {value} is not finite")
+            validation.fail("record", f"metric value {value} is not finite", "metrics must be finite numbers")
         return round(value, 4)
     if isinstance(value, (int, str, bool)) or value is None:
         return value
-    raise TypeError(f"metric values must be numbers, strings or booleans, got {type(value).__name__}")
+    validation.fail("record", f"a metric value has type {type(value).__name__}",
+           "metric values must be numbers, strings or booleans")
 
 
 def record(notebook: str, **metrics: Any) -> None:
@@ -55,7 +57,7 @@ def record(notebook: str, **metrics: Any) -> None:
         metrics: name=value pairs (numbers, strings or booleans).
     """
     if not metrics:
-        raise ValueError("record: give at least one metric, e.g. record(name, test_accuracy=0.97)")
+        validation.fail("record", "no metrics", "give at least one metric, e.g. record(name, test_accuracy=0.97)")
     clean = {k: _clean(v) for k, v in metrics.items()}
     width = max(len(k) for k in clean)
     print(f"Headline metrics of {notebook}:")
@@ -78,6 +80,8 @@ def expect(name: str, value: float, low: float | None = None, high: float | None
 
     Raises:
         ExpectationError: naming the quantity, its value and the expected range.
+
+    Taught in 00_orientation_and_threat_model.
     """
     ok = (low is None or value >= low) and (high is None or value <= high)
     log = os.environ.get("MODELSEC_EXPECT_LOG")

@@ -27,14 +27,14 @@ _STATE: dict[str, object] = {"fast": False, "device": torch.device("cpu"), "seed
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators."""
+    """Seed Python's, NumPy's and torch's global generators (taught in 00_orientation_and_threat_model)."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
 def pick_device(device: str = "cpu") -> torch.device:
-    """``"cpu"`` (default), ``"cuda"`` (must be present) or ``"auto"`` (CUDA if present)."""
+    """``"cpu"`` (default), ``"cuda"`` (must be present) or ``"auto"`` (CUDA if present) (taught in 00_orientation_and_threat_model)."""
     check_parameters(device=device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -57,6 +57,8 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
             that :func:`utils.course.report.expect` can relax checks meant for full runs.
         threads: torch intra-op threads (keep the default for identical numbers).
         plots: also set the matplotlib/seaborn defaults.
+
+    Taught in 00_orientation_and_threat_model; every notebook calls it first.
     """
     check_parameters(seed=seed, fast=fast, device=device,
                      rules={"threads": integer(1, 256)}, threads=threads)
@@ -84,7 +86,7 @@ def setup(seed: int = 0, device: str = "cpu", fast: bool = False, threads: int =
 
 
 def numerics_signature() -> str:
-    """``"pinned"`` when :mod:`utils.course.numerics` is in effect, else what torch's CPU kernels use."""
+    """``"pinned"`` when :mod:`utils.course.numerics` is in effect, else what torch's CPU kernels use (taught in 00_orientation_and_threat_model)."""
     missing = numerics.missing_settings(torch_module=torch)
     if not missing and not torch.backends.mkldnn.enabled:
         return "pinned"
@@ -93,17 +95,17 @@ def numerics_signature() -> str:
 
 
 def is_fast() -> bool:
-    """Whether the last :func:`setup` call asked for the quick mode."""
+    """Whether the last :func:`setup` call asked for the quick mode (taught in 00_orientation_and_threat_model)."""
     return bool(_STATE["fast"])
 
 
 def current_device() -> torch.device:
-    """The device chosen by the last :func:`setup` call (CPU before any call)."""
+    """The device chosen by the last :func:`setup` call (CPU before any call) (taught in 00_orientation_and_threat_model)."""
     return _STATE["device"]  # type: ignore[return-value]
 
 
 def set_plot_defaults() -> None:
-    """Seaborn's clean theme, a readable figure size and no interactive windows."""
+    """Seaborn's clean theme, a readable figure size and no interactive windows (taught in 00_orientation_and_threat_model)."""
     import matplotlib
     import matplotlib.pyplot as plt
     import seaborn as sns

@@ -50,7 +50,7 @@ ATLAS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Lesson:
-    """One row of the threat model: a lesson and what it covers."""
+    """One row of the threat model: a lesson and what it covers (taught in 00_orientation_and_threat_model)."""
 
     number: str
     topic: str
@@ -83,7 +83,7 @@ CURRICULUM: tuple[Lesson, ...] = (
 
 
 def table():
-    """The threat model as a pandas DataFrame, one row a lesson, ids with their names."""
+    """The threat model as a pandas DataFrame, one row a lesson, ids with their names (taught in 00_orientation_and_threat_model)."""
     import pandas as pd
 
     rows = []
@@ -99,8 +99,8 @@ def table():
 
 
 def lesson(number: str) -> Lesson:
-    """The row for a lesson number such as ``"04"``."""
-    for les in CURRICULUM:
-        if les.number == number:
-            return les
-    raise KeyError(f"no lesson {number!r}; lessons: {[l.number for l in CURRICULUM]}")
+    """The row for a lesson number such as ``"04"`` (taught in 00_orientation_and_threat_model; every lesson cites its row)."""
+    from utils import validation as v
+
+    v.choice(number, "number", "threat_model.lesson", [les.number for les in CURRICULUM])
+    return next(les for les in CURRICULUM if les.number == number)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from utils.course.grading import check as _grading_check
+from utils.validation import fail
 
 
 class Checker:
@@ -18,6 +19,8 @@ class Checker:
 
     ``exercises`` maps an exercise number to its title and its test function; the
     test raises :class:`utils.course.grading.NotSolved` (or any error) while unsolved.
+
+    Taught in 00_orientation_and_threat_model and used by every lab.
     """
 
     def __init__(self, lab: str, exercises: dict[int, tuple[str, Callable[..., Any]]]):
@@ -26,7 +29,7 @@ class Checker:
 
     def __call__(self, n: int, *args: Any, **kwargs: Any) -> bool:
         if n not in self.exercises:
-            raise ValueError(f"{self.lab}: no exercise {n!r}; the exercises are {sorted(self.exercises)}")
+            fail(self.lab, f"no exercise {n!r}", f"the exercises are {sorted(self.exercises)}")
         title, test = self.exercises[n]
         return _grading_check(f"Exercise {n} ({title})", lambda: test(*args, **kwargs))
 

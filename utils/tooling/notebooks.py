@@ -27,6 +27,7 @@ import copy
 import os
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -44,7 +45,7 @@ KEEP_NB_METADATA = ("kernelspec", "language_info")
 _CODE_BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 _CODE_END = re.compile(r"^\s*# END SOLUTION\s*$")
 _CODE_STUB = re.compile(r"^(\s*)# STUB: ?(.*)$")
-_MD_BEGIN = re.compile(r"^\s*<!-- BEGIN SOLUTION -->\s*$")
+_MD_BEGIN = re.compile(r"^(\s*)<!-- BEGIN SOLUTION -->\s*$")
 _MD_END = re.compile(r"^\s*<!-- END SOLUTION -->\s*$")
 _MD_STUB = re.compile(r"^(\s*)<!-- STUB: ?(.*?) ?-->\s*$")
 
@@ -144,49 +145,45 @@ def clean_paths(paths: list[Path], check: bool = False) -> list[Path]:
 # --------------------------------------------------------------------------- labs
 
 
-def _strip_code(source: str, where: str) -> str:
+@dataclass(frozen=True)
+class _Markers:
+    """How solution blocks are marked in one kind of cell."""
+
+    begin: re.Pattern
+    end: re.Pattern
+    stub: re.Pattern
+    begin_text: str
+    end_text: str
+    todo: str | None  # what a solution block becomes in the lab (None: nothing)
+
+
+_CODE = _Markers(_CODE_BEGIN, _CODE_END, _CODE_STUB, "# BEGIN SOLUTION", "# END SOLUTION", "# TODO: your code here")
+_MARKDOWN = _Markers(_MD_BEGIN, _MD_END, _MD_STUB, "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->", None)
+
+
+def _strip(source: str, where: str, markers: _Markers) -> str:
+    """A cell's source with its solution blocks dropped (or turned into a TODO) and its stubs uncovered."""
     out, inside = [], False
     for n, line in enumerate(source.splitlines(), 1):
-        m = _CODE_BEGIN.match(line)
+        m = markers.begin.match(line)
         if m:
             if inside:
-                raise LabMarkerError(f"{where}, line {n}: BEGIN SOLUTION inside another solution block")
+                raise LabMarkerError(f"{where}, line {n}: {markers.begin_text} inside another solution block")
             inside = True
-            out.append(f"{m.group(1)}# TODO: your code here")
+            if markers.todo is not None:
+                out.append(f"{m.group(1)}{markers.todo}")
             continue
-        if _CODE_END.match(line):
+        if markers.end.match(line):
             if not inside:
-                raise LabMarkerError(f"{where}, line {n}: END SOLUTION without BEGIN SOLUTION")
+                raise LabMarkerError(f"{where}, line {n}: {markers.end_text} without {markers.begin_text}")
             inside = False
             continue
         if inside:
             continue
-        s = _CODE_STUB.match(line)
+        s = markers.stub.match(line)
         out.append(f"{s.group(1)}{s.group(2)}" if s else line)
     if inside:
-        raise LabMarkerError(f"{where}: BEGIN SOLUTION is never closed by END SOLUTION")
-    return "\n".join(out)
-
-
-def _strip_markdown(source: str, where: str) -> str:
-    out, inside = [], False
-    for n, line in enumerate(source.splitlines(), 1):
-        if _MD_BEGIN.match(line):
-            if inside:
-                raise LabMarkerError(f"{where}, line {n}: nested <!-- BEGIN SOLUTION -->")
-            inside = True
-            continue
-        if _MD_END.match(line):
-            if not inside:
-                raise LabMarkerError(f"{where}, line {n}: <!-- END SOLUTION --> without BEGIN")
-            inside = False
-            continue
-        if inside:
-            continue
-        s = _MD_STUB.match(line)
-        out.append(f"{s.group(1)}{s.group(2)}" if s else line)
-    if inside:
-        raise LabMarkerError(f"{where}: <!-- BEGIN SOLUTION --> is never closed")
+        raise LabMarkerError(f"{where}: {markers.begin_text} is never closed by {markers.end_text}")
     return "\n".join(out)
 
 
@@ -206,9 +203,9 @@ def make_lab(solution: nbformat.NotebookNode, name: str = "solution") -> nbforma
         elif cell.cell_type == "code":
             if "# BEGIN SOLUTION" in cell.source:
                 markers += 1
-            cell.source = _strip_code(cell.source, where)
+            cell.source = _strip(cell.source, where, _CODE)
         elif cell.cell_type == "markdown":
-            cell.source = _strip_markdown(cell.source, where)
+            cell.source = _strip(cell.source, where, _MARKDOWN)
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
@@ -251,6 +248,15 @@ def execute_in_place(path: Path, timeout: int = 600) -> None:
     _write(clean_notebook(nb), path)
 
 
+def _report(changed: list[Path], verb: str, check: bool, fix: str) -> int:
+    for p in changed:
+        print(f"{verb}: {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}")
+    if check and changed:
+        print(fix)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m utils.tooling.notebooks", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -264,23 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "clean":
-        paths = [p.resolve() for p in args.paths] or all_notebooks()
-        changed = clean_paths(paths, check=args.check)
-        verb = "would change" if args.check else "cleaned"
-        for p in changed:
-            print(f"{verb}: {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}")
-        if args.check and changed:
-            print("run `python -m utils.tooling.notebooks clean` (or `make clean-notebooks`) and commit")
-            return 1
-        return 0
+        changed = clean_paths([p.resolve() for p in args.paths] or all_notebooks(), check=args.check)
+        return _report(changed, "would change" if args.check else "cleaned", args.check,
+                       "run `python -m utils.tooling.notebooks clean` (or `make clean-notebooks`) and commit")
     if args.command == "labs":
-        changed = build_labs(check=args.check)
-        for p in changed:
-            print(f"{'out of sync' if args.check else 'wrote'}: {p.relative_to(ROOT)}")
-        if args.check and changed:
-            print("labs/ is not in sync with solutions/: run `make labs` and commit")
-            return 1
-        return 0
+        return _report(build_labs(check=args.check), "out of sync" if args.check else "wrote", args.check,
+                       "labs/ is not in sync with solutions/: run `make labs` and commit")
     for p in args.paths:
         print(f"executing {p} ...", flush=True)
         execute_in_place(p.resolve())

@@ -6,10 +6,23 @@ ipywidgets. Each panel names the lesson that shows it:
 
 - :mod:`utils.widgets.core` – ``figure_png`` (the renderer), ``figure_widget``,
   ``result_label`` and the ``mistake_browser`` of 00_orientation_and_threat_model
-- :mod:`utils.widgets.attacks` – the attack explorer of 04_adversarial_examples
+- :mod:`utils.widgets.poisoning` – ``flip_panel`` (01_data_poisoning), ``backdoor_panel`` (02_backdoors)
+- :mod:`utils.widgets.defenses` – ``threshold_panel`` (03_data_defenses),
+  ``comparison_panel`` (05_adversarial_defenses)
+- :mod:`utils.widgets.attacks` – ``attack_explorer`` (04_adversarial_examples)
+- :mod:`utils.widgets.monitoring` – ``drift_panel`` (08_monitoring)
+
+A notebook imports the panel it shows: ``from utils.widgets import flip_panel``.
 """
 from __future__ import annotations
 
+from utils.widgets.attacks import attack_explorer
 from utils.widgets.core import figure_png, figure_widget, mistake_browser, result_label
+from utils.widgets.defenses import comparison_panel, threshold_panel
+from utils.widgets.monitoring import drift_panel
+from utils.widgets.poisoning import backdoor_panel, flip_panel
 
-__all__ = ["figure_png", "figure_widget", "mistake_browser", "result_label"]
+__all__ = [
+    "attack_explorer", "backdoor_panel", "comparison_panel", "drift_panel", "figure_png", "figure_widget",
+    "flip_panel", "mistake_browser", "result_label", "threshold_panel",
+]

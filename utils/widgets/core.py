@@ -18,24 +18,26 @@ import numpy as np
 
 
 def figure_png(fig) -> bytes:
-    """Render a matplotlib figure to PNG bytes and close it (so it is not shown twice)."""
+    """Render a matplotlib figure to PNG bytes and close it (so it is not shown
+    twice): the one renderer of every panel's figure, the same bytes for the same
+    figure (no software stamp). Taught in 00_orientation_and_threat_model."""
     import io
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
+    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
 
 def figure_widget(fig=None):
-    """An ``ipywidgets.Image`` showing a figure; update it with ``w.value = figure_png(fig)``."""
+    """An ``ipywidgets.Image`` showing a figure; update it with ``w.value = figure_png(fig)`` (taught in 00_orientation_and_threat_model)."""
     import ipywidgets as widgets
 
     return widgets.Image(value=figure_png(fig) if fig is not None else b"", format="png")
 
 
 def result_label(text: str = ""):
-    """The text line a panel updates (an ipywidgets.HTML with class ``modelsec-result``)."""
+    """The text line a panel updates (an ipywidgets.HTML with class ``modelsec-result``) (taught in 00_orientation_and_threat_model; every panel shows one)."""
     import ipywidgets as widgets
 
     label = widgets.HTML(value=text)
@@ -56,14 +58,17 @@ def mistake_browser(images: np.ndarray, y_true: Sequence[int], proba: np.ndarray
         proba: (N, n_classes) predicted probabilities.
     Returns:
         the panel (an ipywidgets VBox) to display.
+
+    Taught in 00_orientation_and_threat_model.
     """
     import ipywidgets as widgets
 
+    from utils import validation as v
+
     images = np.asarray(images)
-    y_true = np.asarray(y_true)
     proba = np.asarray(proba)
-    if not (len(images) == len(y_true) == len(proba)):
-        raise ValueError(f"mistake_browser: {len(images)} images, {len(y_true)} labels, {len(proba)} probability rows")
+    v.same_length("mistake_browser", images=images, labels=y_true, probabilities=proba)
+    y_true = v.labels(y_true, "mistake_browser", n=len(images), n_classes=proba.shape[1] if proba.ndim == 2 else None)
     n_classes = proba.shape[1]
     names = list(classes) if classes is not None else [str(i) for i in range(n_classes)]
     pred = proba.argmax(1)
