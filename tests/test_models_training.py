@@ -48,12 +48,17 @@ def test_build_leaves_the_global_rng_alone():
 
 
 def test_build_errors():
-    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+    with pytest.raises(ValueError, match="build_model: name = 'resnet' is not one of the choices; "
+                                         "name must be one of 'logreg', 'mlp', 'cnn'"):
         build_model("resnet", (1, 8, 8), 10)
-    with pytest.raises(ValueError, match="square images"):
+    with pytest.raises(ValueError, match=r"build_model: input_shape = \(30,\); the CNN needs square images"):
         build_model("cnn", (30,), 2)
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="build_model: n_classes = 1 is out of range; n_classes must be an integer >= 2"):
         build_model("mlp", (4,), 1)
+    with pytest.raises(ValueError, match="build_model: input_shape entry = 0 is out of range"):
+        build_model("mlp", (0,), 2)
+    with pytest.raises(ValueError, match="build_model: seed = -1"):
+        build_model("mlp", (4,), 2, seed=-1)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -88,9 +88,11 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, seed: int
         n_classes: number of output classes.
         kwargs: passed to the model class (e.g. ``hidden=(64,)`` for the MLP).
     """
-    input_shape = tuple(int(s) for s in input_shape)
-    if n_classes < 2:
-        raise ValueError(f"n_classes must be at least 2, got {n_classes}")
+    where = "build_model"
+    v.choice(name, "name", where, MODELS)
+    input_shape = tuple(v.integer(s, "input_shape entry", where, low=1) for s in input_shape)
+    n_classes = v.integer(n_classes, "n_classes", where, low=2)
+    seed = v.seed(seed, where)
     gen_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -101,10 +103,10 @@ def build_model(name: str, input_shape: Sequence[int], n_classes: int, seed: int
             model = MLP(in_features, n_classes, **kwargs)
         elif name == "cnn":
             if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
-                raise ValueError(f"the CNN needs square images (C, H, H); got input shape {input_shape}")
+                v.fail(where, f"input_shape = {input_shape}", "the CNN needs square images (C, H, H)")
             model = SmallCNN(input_shape[0], n_classes, image_size=input_shape[1], **kwargs)
-        else:
-            raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+        else:  # unreachable: v.choice above
+            raise AssertionError(name)
     finally:
         torch.random.set_rng_state(gen_state)
     return model.eval()
