@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import matplotlib
 
@@ -160,3 +161,53 @@ def test_threat_model_covers_lessons_01_to_09_with_known_ids():
                                          "number must be one of '01'"):
         threat_model.lesson("10")
     assert threat_model.lesson("04").number == "04"
+
+
+def test_forbid_makes_every_binding_of_a_helper_refuse_and_restores_it(monkeypatch):
+    import types
+
+    from utils import attacks as attacks_package
+    from utils.attacks import evasion
+
+    learner = types.ModuleType("learner_notebook")
+    learner.fgsm = evasion.fgsm  # as if the learner wrote `from utils.attacks import fgsm`
+    monkeypatch.setitem(sys.modules, "learner_notebook", learner)
+    original = evasion.fgsm
+    with grading.forbid(evasion.fgsm, why="write the step yourself"):
+        for call in (evasion.fgsm, attacks_package.fgsm, learner.fgsm):
+            with pytest.raises(grading.NotSolved, match="your code calls utils.attacks.evasion.fgsm; write the step"):
+                call(None, None, None, 0.1)
+        assert evasion.pgd is not None and evasion.pgd.__name__ == "pgd"  # others untouched
+    assert evasion.fgsm is original and attacks_package.fgsm is original and learner.fgsm is original
+
+
+def test_forbid_restores_after_an_error():
+    from utils.attacks import evasion
+
+    original = evasion.fgsm
+    with pytest.raises(RuntimeError):
+        with grading.forbid(evasion.fgsm):
+            raise RuntimeError("boom")
+    assert evasion.fgsm is original
+
+
+def test_lab_checks_write_their_results_and_a_rerun_replaces_them(tmp_path, monkeypatch, capsys):
+    import json
+
+    from utils.lab_checks import Checker
+
+    monkeypatch.setenv("MODELSEC_LABS_DIR", str(tmp_path))
+    monkeypatch.setattr(grading, "_STARTED", set())
+    (tmp_path / "97.json").write_text(json.dumps({"lab": "97", "exercises": {"old": {"passed": True}}}))
+    check = Checker("lab97", {1: ("one", lambda x: grading.require(x == 1, "x should be 1")),
+                              2: ("two", lambda: None)})
+    assert not check(1, 0)
+    record = json.loads((tmp_path / "97.json").read_text())
+    assert list(record["exercises"]) == ["Exercise 1 (one)"]  # a new kernel starts the file afresh
+    entry = record["exercises"]["Exercise 1 (one)"]
+    assert entry["passed"] is False and entry["reason"] == "x should be 1" and entry["when"][:2] == "20"
+    assert check(1, 1) and check(2)
+    record = json.loads((tmp_path / "97.json").read_text())
+    assert {k: e["passed"] for k, e in record["exercises"].items()} == {"Exercise 1 (one)": True,
+                                                                          "Exercise 2 (two)": True}
+    assert record["exercises"]["Exercise 1 (one)"]["reason"] == ""

@@ -11,8 +11,14 @@ A stub that returns a placeholder or raises must never crash the lab.
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import sys
+import time
 import traceback
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 PASS_MARK = "✅ PASSED"
 FAIL_MARK = "❌ NOT SOLVED YET"
@@ -71,6 +77,73 @@ def check(exercise: str, test: Callable[[], Any]) -> bool:
     RESULTS[exercise] = (False, reason)
     print(f"{FAIL_MARK}  {exercise}: {reason}")
     return False
+
+
+@contextlib.contextmanager
+def forbid(*helpers: Callable[..., Any], why: str = "this exercise asks you to write it yourself") -> Iterator[None]:
+    """Inside the block, every name bound to one of ``helpers`` in any loaded module
+    (``utils.attacks.fgsm`` and ``utils.attacks.evasion.fgsm`` alike, and names the
+    learner imported into the notebook) raises :class:`NotSolved` instead; restored
+    after. Checks run the learner's function inside it so that "do not call X" is
+    enforced, not only asked (taught in 00_orientation_and_threat_model).
+    """
+    def refusal(helper):
+        name = f"{helper.__module__}.{helper.__qualname__}"
+
+        def refuse(*_args, **_kwargs):
+            raise NotSolved(f"your code calls {name}; {why}")
+        return refuse
+
+    patched = []
+    targets = {id(h): refusal(h) for h in helpers}
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for attr, value in list(namespace.items()):
+            if id(value) in targets and any(value is h for h in helpers):
+                patched.append((namespace, attr, value))
+                namespace[attr] = targets[id(value)]
+    try:
+        yield
+    finally:
+        for namespace, attr, value in reversed(patched):
+            namespace[attr] = value
+
+
+def labs_dir() -> Path:
+    """Where labs write their results: ``MODELSEC_LABS_DIR`` or ``build/labs/`` (taught in
+    00_orientation_and_threat_model; an instructor collects these files)."""
+    from utils.paths import ROOT
+
+    return Path(os.environ.get("MODELSEC_LABS_DIR", ROOT / "build" / "labs"))
+
+
+#: The labs whose results file this process has started (a rerun of the lab replaces the file).
+_STARTED: set[str] = set()
+
+
+def write_result(lab: str, exercise: str, passed: bool, reason: str) -> Path:
+    """Record one check in ``build/labs/NN.json`` (``lab`` is ``"lab04"`` or ``"04"``): the
+    exercise, passed, the reason, when. The first check of a lab in a new kernel starts the
+    file afresh; re-checking an exercise replaces its entry (taught in
+    00_orientation_and_threat_model)."""
+    number = lab[-2:]
+    path = labs_dir() / f"{number}.json"
+    record = {"lab": number, "exercises": {}}
+    if lab in _STARTED and path.is_file():
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):  # a broken file is started afresh
+            pass
+    _STARTED.add(lab)
+    record["exercises"][exercise] = {"passed": bool(passed), "reason": reason,
+                                     "when": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False))
+    tmp.replace(path)
+    return path
 
 
 def solved() -> int:
