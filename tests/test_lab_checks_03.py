@@ -1,5 +1,8 @@
-"""utils.lab_checks.lab03: the lab's stubs fail, the solution's answers pass."""
+"""utils.lab_checks.lab03: the lab's stubs fail, the solution's answers and other correct answers
+pass, and plausible wrong answers (each named) fail."""
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -7,9 +10,10 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
 import utils
-from utils import data, models, training
+from utils import data, metrics, models, training
 from utils.course import grading
 from utils.attacks import poisoning
+from utils.defenses import data as dd
 from utils.lab_checks import lab03
 
 pytestmark = pytest.mark.notebooks  # about 25 s: the model trains (or loads) and exercise 4 retrains
@@ -42,15 +46,62 @@ def _passes(capsys, *args, **kwargs):
     return out
 
 
-# The solution's answers (solutions/03_data_defenses_lab.ipynb).
+# --------------------------------------------------------------------------- exercise 1
 
 def balance_gaps(y, y_ref, n_classes):
+    """The solution's."""
     share = np.bincount(y, minlength=n_classes) / len(y)
     share_ref = np.bincount(y_ref, minlength=n_classes) / len(y_ref)
     return share - share_ref
 
 
+def gaps_loop(y, y_ref, n_classes):
+    """Correct too: a Counter per set."""
+    a, b = Counter(y.tolist()), Counter(y_ref.tolist())
+    return [a[c] / len(y) - b[c] / len(y_ref) for c in range(n_classes)]
+
+
+def gaps_class_shares(y, y_ref, n_classes):
+    """Correct too: the library's class shares."""
+    return dd.class_shares(y, n_classes) - dd.class_shares(y_ref, n_classes)
+
+
+GAPS_WRONG = {
+    "stub (zeros)": lambda y, y_ref, n: np.zeros(n),
+    "counts instead of shares": lambda y, y_ref, n: np.bincount(y, minlength=n) - np.bincount(y_ref, minlength=n),
+    "bincount without minlength": lambda y, y_ref, n: np.bincount(y) / len(y) - np.bincount(y_ref) / len(y_ref),
+    "reversed sign (y_ref − y)": lambda y, y_ref, n: -balance_gaps(y, y_ref, n),
+    "both shares divided by len(y)": lambda y, y_ref, n: (np.bincount(y, minlength=n)
+                                                          - np.bincount(y_ref, minlength=n)) / len(y),
+    "shares of y only": lambda y, y_ref, n: np.bincount(y, minlength=n) / len(y),
+}
+
+
+@pytest.mark.parametrize("name", GAPS_WRONG)
+def test_exercise_1_wrong(ctx, capsys, name):
+    ds, yp = ctx["ds"], ctx["yp"]
+    out = _fails(capsys, 1, GAPS_WRONG[name], yp=yp, ds=ds, suspect=0, spec=ctx["spec"])
+    assert "(class-balance gaps)" in out and "expected" not in out.split(":", 1)[1].replace("expected one", "")
+
+
+def test_exercise_1_wrong_suspect(ctx, capsys):
+    out = _fails(capsys, 1, balance_gaps, yp=ctx["yp"], ds=ctx["ds"], suspect=int(np.argmin(
+        balance_gaps(ctx["yp"], ctx["ds"].y_val, 10))), spec=ctx["spec"])
+    assert "grew the most" in out
+
+
+@pytest.mark.parametrize("answer", [balance_gaps, gaps_loop, gaps_class_shares], ids=lambda f: f.__name__)
+def test_exercise_1_right(ctx, capsys, answer):
+    ds, yp = ctx["ds"], ctx["yp"]
+    suspect = int(np.argmax(balance_gaps(yp, ds.y_val, ds.n_classes)))
+    assert _passes(capsys, 1, answer, yp=yp, ds=ds, suspect=suspect, spec=ctx["spec"]).strip() == \
+        "✅ PASSED  Exercise 1 (class-balance gaps)"
+
+
+# --------------------------------------------------------------------------- exercise 2
+
 def spectral_scores(H, y):
+    """The solution's."""
     scores = np.zeros(len(y))
     for c in np.unique(y):
         rows = np.flatnonzero(y == c)
@@ -60,7 +111,82 @@ def spectral_scores(H, y):
     return scores
 
 
+def spectral_eigh(H, y):
+    """Correct too: the top eigenvector of the class's scatter matrix."""
+    scores = np.zeros(len(y))
+    for c in set(y.tolist()):
+        R = H[y == c] - H[y == c].mean(axis=0)
+        _, vecs = np.linalg.eigh(R.T @ R)
+        scores[y == c] = (R @ vecs[:, -1]) ** 2
+    return scores
+
+
+def _per_class(score_rows):
+    def scores_of(H, y):
+        scores = np.zeros(len(y))
+        for c in np.unique(y):
+            rows = np.flatnonzero(y == c)
+            scores[rows] = score_rows(H, rows)
+        return scores
+    return scores_of
+
+
+def _uncentered(H, rows):
+    _, _, vt = np.linalg.svd(H[rows], full_matrices=False)
+    return (H[rows] @ vt[0]) ** 2
+
+
+def _global_mean(H, rows):
+    R = H[rows] - H.mean(axis=0)
+    _, _, vt = np.linalg.svd(R, full_matrices=False)
+    return (R @ vt[0]) ** 2
+
+
+def _not_squared(H, rows):
+    R = H[rows] - H[rows].mean(axis=0)
+    _, _, vt = np.linalg.svd(R, full_matrices=False)
+    return R @ vt[0]
+
+
+def _last_vector(H, rows):
+    R = H[rows] - H[rows].mean(axis=0)
+    _, _, vt = np.linalg.svd(R, full_matrices=False)
+    return (R @ vt[-1]) ** 2
+
+
+def _one_svd_for_all(H, y):
+    R = H - H.mean(axis=0)
+    _, _, vt = np.linalg.svd(R, full_matrices=False)
+    return (R @ vt[0]) ** 2
+
+
+SPECTRAL_WRONG = {
+    "stub (zeros)": lambda H, y: np.zeros(len(y)),
+    "rows not centered": _per_class(_uncentered),
+    "centered on the mean of all rows": _per_class(_global_mean),
+    "projection not squared": _per_class(_not_squared),
+    "last singular vector": _per_class(_last_vector),
+    "one SVD for all classes": _one_svd_for_all,
+    "calls dd.spectral_signature_scores": lambda H, y: dd.spectral_signature_scores(H, y),
+}
+
+
+@pytest.mark.parametrize("name", SPECTRAL_WRONG)
+def test_exercise_2_wrong(ctx, capsys, name):
+    out = _fails(capsys, 2, SPECTRAL_WRONG[name], H=ctx["H"], yp=ctx["yp"])
+    if name.startswith("calls"):
+        assert "your code calls utils.defenses.data.spectral_signature_scores" in out
+
+
+@pytest.mark.parametrize("answer", [spectral_scores, spectral_eigh], ids=lambda f: f.__name__)
+def test_exercise_2_right(ctx, capsys, answer):
+    _passes(capsys, 2, answer, H=ctx["H"], yp=ctx["yp"])
+
+
+# --------------------------------------------------------------------------- exercise 3
+
 def precision_recall_fpr(flags, poisoned_idx):
+    """The solution's."""
     truth = np.zeros(len(flags), dtype=bool)
     truth[poisoned_idx] = True
     tp = np.sum(flags & truth)
@@ -70,63 +196,152 @@ def precision_recall_fpr(flags, poisoned_idx):
     return float(precision), float(recall), float(fpr)
 
 
+def prf_sets(flags, poisoned_idx):
+    """Correct too: with Python sets."""
+    flagged, bad = set(np.flatnonzero(flags).tolist()), set(np.asarray(poisoned_idx).tolist())
+    clean = len(flags) - len(bad)
+    return (len(flagged & bad) / len(flagged) if flagged else 0, len(flagged & bad) / len(bad),
+            len(flagged - bad) / clean)
+
+
+def prf_isin(flags, poisoned_idx):
+    """Correct too: np.isin, returned as a list of numpy floats."""
+    truth = np.isin(np.arange(len(flags)), poisoned_idx)
+    return [np.float64((flags & truth).sum() / max(flags.sum(), 1)), np.mean(flags[truth]), np.mean(flags[~truth])]
+
+
+def _fpr_over_all(flags, idx):
+    p, r, _ = precision_recall_fpr(flags, idx)
+    truth = np.zeros(len(flags), dtype=bool)
+    truth[idx] = True
+    return p, r, float(np.sum(flags & ~truth) / len(flags))
+
+
+def _nan_precision(flags, idx):
+    truth = np.isin(np.arange(len(flags)), idx)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (float(np.sum(flags & truth) / flags.sum()), float(np.mean(flags[truth])),
+                float(np.mean(flags[~truth])))
+
+
+def _swapped(flags, idx):
+    p, r, f = precision_recall_fpr(flags, idx)
+    return r, p, f
+
+
+def _global_truth(ctx):
+    poisoned = ctx["poisoned"]
+    return lambda flags, idx: precision_recall_fpr(flags, poisoned)
+
+
+PRF_WRONG = {
+    "stub (zeros)": lambda ctx: (lambda flags, idx: (0.0, 0.0, 0.0)),
+    "FPR over all examples": lambda ctx: _fpr_over_all,
+    "precision NaN when nothing is flagged": lambda ctx: _nan_precision,
+    "precision and recall swapped": lambda ctx: _swapped,
+    "the lab's poisoned indices instead of the argument": _global_truth,
+    "calls metrics.detection_metrics": lambda ctx: (lambda flags, idx: tuple(
+        metrics.detection_metrics(flags, idx).as_dict().values())[:3]),
+}
+
+
+@pytest.mark.parametrize("name", PRF_WRONG)
+def test_exercise_3_wrong(ctx, capsys, name):
+    kw = dict(H=ctx["H"], yp=ctx["yp"], poisoned=ctx["poisoned"])
+    out = _fails(capsys, 3, PRF_WRONG[name](ctx), **kw)
+    assert "expected" not in out
+
+
+@pytest.mark.parametrize("answer", [precision_recall_fpr, prf_sets, prf_isin], ids=lambda f: f.__name__)
+def test_exercise_3_right(ctx, capsys, answer):
+    _passes(capsys, 3, answer, H=ctx["H"], yp=ctx["yp"], poisoned=ctx["poisoned"])
+
+
+# --------------------------------------------------------------------------- exercise 4
+
 def suspicious_cluster(H_c, H_ref_c, seed):
+    """The solution's."""
     pca = PCA(10, svd_solver="full").fit(H_c)
     kmeans = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(pca.transform(H_c))
     small = np.argmin(np.bincount(kmeans.labels_))
     in_small = kmeans.labels_ == small
+    share = in_small.mean()
     ref_share = np.mean(kmeans.predict(pca.transform(H_ref_c)) == small)
-    return in_small if ref_share < 0.5 * in_small.mean() else np.zeros(len(H_c), dtype=bool)
+    if share < 0.35 and ref_share < 0.5 * share:
+        return in_small
+    return np.zeros(len(H_c), dtype=bool)
 
 
-def test_exercise_1(ctx, capsys):
-    ds, yp, spec = ctx["ds"], ctx["yp"], ctx["spec"]
-    kw = dict(yp=yp, ds=ds, spec=spec)
-    stub = lambda y, y_ref, n: np.zeros(n)  # noqa: E731
-    _fails(capsys, 1, stub, suspect=int(np.argmax(stub(yp, ds.y_val, ds.n_classes))), **kw)
-    # counts instead of shares
-    counts = lambda y, y_ref, n: np.bincount(y, minlength=n) - np.bincount(y_ref, minlength=n)  # noqa: E731
-    assert "gap of class" in _fails(capsys, 1, counts, suspect=0, **kw)
-    suspect = int(np.argmax(balance_gaps(yp, ds.y_val, ds.n_classes)))
-    assert _passes(capsys, 1, balance_gaps, suspect=suspect, **kw).strip() == \
-        "✅ PASSED  Exercise 1 (class-balance gaps)"
+def suspicious_cluster_variant(H_c, H_ref_c, seed):
+    """Correct too: fit_transform / fit_predict, counts by sum, a list returned through np.array."""
+    pca = PCA(n_components=10, svd_solver="full")
+    Z = pca.fit_transform(H_c)
+    km = KMeans(2, n_init=10, random_state=seed)
+    labels = km.fit_predict(Z)
+    small = 0 if np.sum(labels == 0) < np.sum(labels == 1) else 1
+    n_small = int(np.sum(labels == small))
+    ref_small = int(np.sum(km.predict(pca.transform(H_ref_c)) == small))
+    ok = n_small < 0.35 * len(H_c) and ref_small / len(H_ref_c) < 0.5 * n_small / len(H_c)
+    return np.array([ok and lab == small for lab in labels], dtype=bool)
 
 
-def test_exercise_2(ctx, capsys):
-    H, yp = ctx["H"], ctx["yp"]
-    _fails(capsys, 2, lambda H, y: np.zeros(len(y)), H=H, yp=yp)
-    # forgot to center the rows
-    def uncentered(H, y):
-        scores = np.zeros(len(y))
-        for c in np.unique(y):
-            rows = np.flatnonzero(y == c)
-            _, _, vt = np.linalg.svd(H[rows], full_matrices=False)
-            scores[rows] = (H[rows] @ vt[0]) ** 2
-        return scores
-    assert "scores differ" in _fails(capsys, 2, uncentered, H=H, yp=yp)
-    _passes(capsys, 2, spectral_scores, H=H, yp=yp)
+def _detector(*, size_test=True, reference_test=True, absolute_ratio=False, larger=False):
+    def detect(H_c, H_ref_c, seed):
+        pca = PCA(10, svd_solver="full").fit(H_c)
+        kmeans = KMeans(n_clusters=2, n_init=10, random_state=seed).fit(pca.transform(H_c))
+        pick = np.argmax if larger else np.argmin
+        small = pick(np.bincount(kmeans.labels_))
+        in_small = kmeans.labels_ == small
+        share = in_small.mean()
+        ref_share = np.mean(kmeans.predict(pca.transform(H_ref_c)) == small)
+        ok = (share < 0.35 or not size_test) and \
+            (not reference_test or ref_share < (0.5 if absolute_ratio else 0.5 * share))
+        return in_small if ok else np.zeros(len(H_c), dtype=bool)
+    return detect
 
 
-def test_exercise_3(ctx, capsys):
-    kw = dict(H=ctx["H"], yp=ctx["yp"], poisoned=ctx["poisoned"])
-    _fails(capsys, 3, lambda flags, idx: (0.0, 0.0, 0.0), **kw)
-    # FPR over all examples instead of the clean ones
-    def fpr_over_all(flags, idx):
-        p, r, _ = precision_recall_fpr(flags, idx)
-        truth = np.zeros(len(flags), dtype=bool)
-        truth[idx] = True
-        return p, r, float(np.sum(flags & ~truth) / len(flags))
-    assert "FPR" in _fails(capsys, 3, fpr_over_all, **kw)
-    _passes(capsys, 3, precision_recall_fpr, **kw)
+def _ground_truth(ctx):
+    rows = np.flatnonzero(ctx["yp"] == 0)
+    truth = np.isin(rows, ctx["poisoned"])
+    return lambda H_c, H_ref_c, seed: truth if len(H_c) == len(rows) else np.zeros(len(H_c), dtype=bool)
 
 
-def test_exercise_4(ctx, capsys):
-    ds, yp, H, H_val = ctx["ds"], ctx["yp"], ctx["H"], ctx["H_val"]
-    kw = dict(config=ctx["config"], Xp=ctx["Xp"], yp=yp, ds=ds, spec=ctx["spec"])
-    assert "attack success rate" in _fails(capsys, 4, np.zeros(len(yp), dtype=bool), **kw)
-    # flag the whole suspect class: too many removed
-    assert "more than 10%" in _fails(capsys, 4, yp == 0, **kw)
-    rows = np.flatnonzero(yp == 0)
-    flags = np.zeros(len(yp), dtype=bool)
-    flags[rows] = suspicious_cluster(H[rows], H_val[ds.y_val == 0], 0)
-    _passes(capsys, 4, flags, **kw)
+def _library_call(H_c, H_ref_c, seed):
+    y, y_ref = np.zeros(len(H_c), dtype=int), np.zeros(len(H_ref_c), dtype=int)
+    return dd.activation_clustering(H_c, y, reference=(H_ref_c, y_ref), seed=seed).flags
+
+
+DETECTOR_WRONG = {
+    "stub (nothing flagged)": lambda ctx: (lambda H_c, H_ref_c, seed: np.zeros(len(H_c), dtype=bool)),
+    "size test only: return in_small (no trusted reference)": lambda ctx: _detector(reference_test=False),
+    "trusted reference only (no size test)": lambda ctx: _detector(size_test=False),
+    "reference share below 0.5, not 0.5 × the training share": lambda ctx: _detector(absolute_ratio=True),
+    "the larger cluster": lambda ctx: _detector(larger=True),
+    "flags from the ground-truth poisoned indices": _ground_truth,
+    "calls dd.activation_clustering(..., reference=...)": lambda ctx: _library_call,
+}
+
+
+@pytest.mark.parametrize("name", DETECTOR_WRONG)
+def test_exercise_4_wrong(ctx, capsys, name):
+    kw = {k: ctx[k] for k in ("H", "H_val", "yp", "ds", "config", "Xp", "spec")}
+    out = _fails(capsys, 4, DETECTOR_WRONG[name](ctx), seed=0, **kw)
+    if name.startswith("calls"):
+        assert "your code calls utils.defenses.data.activation_clustering" in out
+
+
+@pytest.mark.parametrize("answer", [suspicious_cluster, suspicious_cluster_variant], ids=lambda f: f.__name__)
+def test_exercise_4_right(ctx, capsys, answer):
+    kw = {k: ctx[k] for k in ("H", "H_val", "yp", "ds", "config", "Xp", "spec")}
+    _passes(capsys, 4, answer, seed=0, **kw)
+
+
+def test_exercise_4_made_up_cases():
+    """The made-up classes say what they claim: the size test alone flags the sub-style, the
+    reference test alone flags the large split, the lesson's detector only the trigger."""
+    rng = np.random.default_rng(7)
+    trigger, substyle, split = (lab03._two_groups(rng, *sizes) for sizes in
+                                [(130, 40, 40, 0), (130, 40, 30, 10), (100, 75, 40, 0)])
+    assert lab03._reference_mask(*trigger, 0).sum() == 40
+    assert not lab03._reference_mask(*substyle, 0).any() and _detector(reference_test=False)(*substyle, 0).sum() == 40
+    assert not lab03._reference_mask(*split, 0).any() and _detector(size_test=False)(*split, 0).sum() == 75

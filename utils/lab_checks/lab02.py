@@ -1,54 +1,87 @@
-"""Checks of labs/02_backdoors_lab.ipynb (taught in notebooks/02_backdoors.ipynb)."""
+"""Checks of labs/02_backdoors_lab.ipynb (taught in notebooks/02_backdoors.ipynb).
+
+Failure messages say which case fails, never the value expected, so that an answer cannot be
+found by trying values until the check passes; the library function that would answer an
+exercise in one call is refused while the learner's code runs (:func:`grading.forbid`).
+"""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from utils.attacks import poisoning
 from utils import training
-from utils.course.grading import require, require_close
+from utils.course.grading import NotSolved, forbid, require
 from . import Checker
+
+#: The ASR a poison count must reach in exercise 3.
+BAR = 0.95
 
 
 def _exercise_1(stamp: Callable[..., Any], *, ds: Any) -> None:
-    """``stamp`` draws the reference checkerboard at several sizes and places, on a copy."""
+    """``stamp`` draws the reference checkerboard at several sizes and places, on a copy, without
+    ``poisoning.apply_trigger``."""
     X = ds.X_test[:20].copy()
-    for size, row, col in [(3, 5, 5), (2, 0, 0), (1, 3, 4), (4, 1, 2)]:
-        mine = np.asarray(stamp(X, size, row, col))
-        require(np.array_equal(X, ds.X_test[:20]), "stamp changed its input X: work on a copy")
+    for size, row, col in [(3, 5, 5), (2, 0, 0), (1, 3, 4), (4, 1, 2), (3, 0, 5)]:
         ref = poisoning.apply_trigger(X, poisoning.Trigger(size, row, col, pattern="checker"))
+        with forbid(poisoning.apply_trigger):
+            mine = np.asarray(stamp(X, size, row, col))
+        require(np.array_equal(X, ds.X_test[:20]), "stamp changed its input X: work on a copy")
         require(mine.shape == ref.shape, f"expected shape {ref.shape}, got {mine.shape}")
-        bad = np.argwhere(~np.isclose(mine[0, 0], ref[0, 0]))
-        require(np.allclose(mine, ref), f"size {size} at ({row}, {col}): pixels {bad[:3].tolist()} "
-                                        f"differ from the reference trigger")
+        differ = int((~np.isclose(mine, ref)).any(axis=0).sum())
+        require(differ == 0, f"size {size} at (row {row}, col {col}): {differ} pixel positions differ from the "
+                             f"checkerboard (bright top-left pixel, the pixels outside the square unchanged)")
 
 
 def _exercise_2(my_asr: Callable[..., Any], *, ds: Any, attack: Any, backdoored: Any, clean_model: Any) -> None:
-    """``my_asr`` matches the reference ASR of both models for two targets."""
+    """``my_asr`` matches the reference ASR of both models for two targets, without
+    ``poisoning.attack_success_rate`` or ``poisoning.evaluate_backdoor``."""
     for name, model in [("backdoored", backdoored), ("clean", clean_model)]:
         for target in (0, 3):
             ref = poisoning.attack_success_rate(lambda Z: training.predict(model, Z), ds.X_test, ds.y_test,
                                                 attack.trigger, target)
-            require_close(f"ASR of the {name} model for target {target}",
-                          my_asr(model, ds.X_test, ds.y_test, attack.trigger, target), ref, 1e-9)
+            with forbid(poisoning.attack_success_rate, poisoning.evaluate_backdoor):
+                got = my_asr(model, ds.X_test.copy(), ds.y_test.copy(), attack.trigger, target)
+            try:
+                got = float(got)
+            except (TypeError, ValueError):
+                raise NotSolved(f"my_asr should return a number, got {got!r}") from None
+            require(abs(got - ref) <= 1e-9, f"the ASR of the {name} model for target {target} is not the share of "
+                                            f"triggered images of the other classes classified as {target}")
 
 
-def _exercise_3(smallest_count: Any, *, ds: Any, attack: Any, sweep_cfg: Any, counts: Sequence[int]) -> None:
-    """``smallest_count`` is the first count in ``counts`` whose sweep model reaches an ASR of 0.95."""
+def _exercise_3(smallest_count: Any, *, sweep: Any, ds: Any, attack: Any, sweep_cfg: Any,
+                counts: Sequence[int]) -> None:
+    """``sweep`` holds the ASR measured for every count tried, at least up to ``smallest_count``,
+    and ``smallest_count`` is the first count in ``counts`` whose sweep model reaches an ASR of 0.95."""
     n = len(ds.y_train)
 
     def asr_with(k):
-        """The ASR of the sweep model trained with exactly ``k`` poisoned digits."""
-        Xp, yp, idx = poisoning.poison_backdoor(ds.X_train, ds.y_train, attack.trigger, attack.target, k / n)
+        """The ASR of the sweep model trained with exactly ``k`` poisoned digits (cached)."""
+        Xp, yp, _ = poisoning.poison_backdoor(ds.X_train, ds.y_train, attack.trigger, attack.target, k / n)
         model = training.fit(sweep_cfg, Xp, yp, ds.n_classes)
         return poisoning.evaluate_backdoor(model, ds.X_test, ds.y_test, attack.trigger, attack.target)["asr"]
 
-    require(smallest_count in counts, f"smallest_count should be one of {counts}, got {smallest_count!r}")
-    require(asr_with(smallest_count) >= 0.95, f"with {smallest_count} digits the ASR is only {asr_with(smallest_count):.3f}")
-    i = counts.index(smallest_count)
-    require(i == 0 or asr_with(counts[i - 1]) < 0.95,
-            f"fewer digits, {counts[i - 1]}, already reach an ASR of {asr_with(counts[i - 1]):.3f}")
+    require(smallest_count in counts, f"smallest_count should be one of {list(counts)}, got {smallest_count!r}")
+    require(isinstance(sweep, Mapping), f"sweep should be a dict {{count: ASR}}, got a {type(sweep).__name__}")
+    i = list(counts).index(smallest_count)
+    missing = [k for k in counts[:i + 1] if k not in sweep]
+    require(not missing, f"sweep has no ASR for the counts {missing}: measure every count in order, "
+                         f"up to the one you choose")
+    for k in counts:
+        if k not in sweep:
+            continue
+        try:
+            value = float(sweep[k])
+        except (TypeError, ValueError):
+            raise NotSolved(f"sweep[{k}] should be an ASR (a number), got {sweep[k]!r}") from None
+        require(abs(value - asr_with(k)) <= 1e-6,
+                f"sweep[{k}] is not the ASR of the sweep model trained with exactly {k} poisoned digits "
+                f"(triggered test images of the other classes classified as {attack.target})")
+    require(float(sweep[smallest_count]) >= BAR and all(float(sweep[k]) < BAR for k in counts[:i]),
+            f"smallest_count is not the first count whose ASR in your sweep reaches {BAR}")
 
 
 check = Checker("lab02", {
