@@ -1,4 +1,5 @@
-"""utils.lab_checks.lab08: the lab's stubs fail, the solution's answers pass, a wrong answer fails."""
+"""lab08's checks: the lab's stubs fail, the solution's answers pass, named plausible wrong answers fail,
+and other correct ways of writing each answer pass."""
 from __future__ import annotations
 
 import types
@@ -6,16 +7,19 @@ import types
 import numpy as np
 import pytest
 import scipy.stats
+from scipy.stats import ks_2samp
 
 import utils
 from utils import data, metrics, training
 from utils import monitoring as mon
+from utils.monitoring import drift as mon_drift
 from utils.lab_checks import lab08
 
-pytestmark = pytest.mark.notebooks  # about 15-30 s: it trains the MLP and runs the window simulation
+pytestmark = pytest.mark.notebooks  # about 20-40 s: it trains the MLP and runs the window simulation
 
 WINDOW, ALPHA, BUDGET = 200, 0.05, 0.02
 CANDIDATES, TARGET = (100, 200, 300), 0.9
+FAIL = "NOT SOLVED YET"
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +55,18 @@ def lab():
                                  log_a=log_a, truth_a=truth_a, log_b=log_b, truth_b=truth_b)
 
 
-def _passes(capsys, n, *answer, **context):
+def _run(capsys, n, *answer, **context):
+    """(the check's result, its printed line)."""
     ok = lab08.check(n, *answer, **context)
     out = capsys.readouterr().out
-    assert ok is True and "✅ PASSED" in out, out
-    return out
+    assert ("✅ PASSED" in out) == ok and (FAIL in out) == (not ok), out
+    return ok, out
 
 
-def _fails(capsys, n, *answer, **context):
-    ok = lab08.check(n, *answer, **context)
-    out = capsys.readouterr().out
-    assert ok is False and "❌ NOT SOLVED YET" in out, out
+def _judge(capsys, n, answer, ok, says, **context):
+    result, out = _run(capsys, n, *answer, **context)
+    assert result is ok, out
+    assert ("✅ PASSED" in out) if ok else (says in out), out
     return out
 
 
@@ -84,25 +89,202 @@ def ks_test(ref, cur, alpha=0.05):
     return max(d), p_corrected, p_corrected < alpha
 
 
-def test_exercise_1(lab, capsys):
-    ctx = dict(api=lab.api, P_ref=lab.P_ref, X_pool=lab.X_pool, y_pool=lab.y_pool, window=WINDOW, alpha=ALPHA)
-    _fails(capsys, 1, lambda a, b: 0.0, lambda ref, cur, alpha=0.05: (0.0, 1.0, False), **ctx)
-    _passes(capsys, 1, ks_statistic, ks_test, **ctx)
-    # the gap between the means, not between the ECDFs
-    mean_gap = lambda a, b: float(abs(np.mean(a) - np.mean(b)))  # noqa: E731
-    assert "my_ks_statistic" in _fails(capsys, 1, mean_gap, ks_test, **ctx)
-    # no Bonferroni correction
-    def uncorrected(ref, cur, alpha=0.05):
-        d, p, _ = ks_test(ref, cur, alpha)
-        p = p / ref.shape[1]
-        return d, p, p < alpha
-    assert "corrected p-value" in _fails(capsys, 1, ks_statistic, uncorrected, **ctx)
+def ks_stub(a, b):
+    return 0.0
+
+
+def ks_test_stub(ref, cur, alpha=0.05):
+    return 0.0, 1.0, False
+
+
+# --- wrong KS statistics
+def ks_mean_gap(a, b):
+    return float(abs(np.mean(a) - np.mean(b)))
+
+
+def ks_at_a_only(a, b):
+    a, b = np.sort(a), np.sort(b)
+    return float(np.abs(np.searchsorted(a, a, side="right") / len(a) - np.searchsorted(b, a, side="right") / len(b)).max())
+
+
+def ks_one_sided(a, b):
+    a, b = np.sort(a), np.sort(b)
+    values = np.concatenate([a, b])
+    return float((np.searchsorted(a, values, side="right") / len(a) - np.searchsorted(b, values, side="right") / len(b)).max())
+
+
+def ks_unsorted(a, b):
+    values = np.concatenate([a, b])
+    return float(np.abs(np.searchsorted(a, values, side="right") / len(a)
+                        - np.searchsorted(b, values, side="right") / len(b)).max())
+
+
+def ks_pooled_denominator(a, b):
+    a, b = np.sort(a), np.sort(b)
+    values = np.concatenate([a, b])
+    n = len(values)
+    return float(np.abs(np.searchsorted(a, values, side="right") / n - np.searchsorted(b, values, side="right") / n).max())
+
+
+def ks_calls_mon(a, b):
+    return mon.ks_statistic(a, b)
+
+
+def ks_calls_drift_module(a, b):
+    return mon_drift.ks_statistic(a, b)
+
+
+def ks_calls_scipy(a, b):
+    return float(ks_2samp(a, b).statistic)
+
+
+def ks_calls_kstest(a, b):
+    return float(scipy.stats.kstest(a, b).statistic)
+
+
+# --- right KS statistics, written differently
+def ks_left_limits(a, b):
+    """The ECDFs' left limits at the observed values reach the same largest gap."""
+    a, b = np.sort(a), np.sort(b)
+    values = np.concatenate([a, b])
+    return float(np.abs(np.searchsorted(a, values, side="left") / len(a)
+                        - np.searchsorted(b, values, side="left") / len(b)).max())
+
+
+def ks_broadcast(a, b):
+    values = np.unique(np.concatenate([a, b]))
+    fa = (np.asarray(a)[None, :] <= values[:, None]).mean(1)
+    fb = (np.asarray(b)[None, :] <= values[:, None]).mean(1)
+    return np.max(np.abs(fa - fb))  # a numpy float
+
+
+def ks_loop(a, b):
+    best = 0.0
+    for x in sorted(set(a) | set(b)):
+        best = max(best, abs(sum(v <= x for v in a) / len(a) - sum(v <= x for v in b) / len(b)))
+    return best
+
+
+# --- wrong KS tests
+def _column_p(ref, cur):
+    return [scipy.stats.ks_2samp(ref[:, j], cur[:, j]).pvalue for j in range(ref.shape[1])]
+
+
+def ks_test_uncorrected(ref, cur, alpha=0.05):
+    p = min(_column_p(ref, cur))
+    return ks_test(ref, cur, alpha)[0], p, p < alpha
+
+
+def ks_test_uncapped(ref, cur, alpha=0.05):
+    p = ref.shape[1] * min(_column_p(ref, cur))
+    return ks_test(ref, cur, alpha)[0], p, p < alpha
+
+
+def ks_test_ten_classes(ref, cur, alpha=0.05):
+    p = min(1.0, 10 * min(_column_p(ref, cur)))
+    return ks_test(ref, cur, alpha)[0], p, p < alpha
+
+
+def ks_test_rows(ref, cur, alpha=0.05):
+    p = min(1.0, len(ref) * min(_column_p(ref, cur)))
+    return ks_test(ref, cur, alpha)[0], p, p < alpha
+
+
+def ks_test_mean_d(ref, cur, alpha=0.05):
+    d, p, flagged = ks_test(ref, cur, alpha)
+    return float(np.mean([ks_statistic(ref[:, j], cur[:, j]) for j in range(ref.shape[1])])), p, flagged
+
+
+def ks_test_flag_on_raw_p(ref, cur, alpha=0.05):
+    d, p, _ = ks_test(ref, cur, alpha)
+    return d, p, min(_column_p(ref, cur)) < alpha
+
+
+def ks_test_calls_mon(ref, cur, alpha=0.05):
+    r = mon.ks_test(ref, cur, alpha)
+    return r.statistic, r.p_value, r.drift
+
+
+def ks_test_mon_statistic(ref, cur, alpha=0.05):
+    d, p, flagged = ks_test(ref, cur, alpha)
+    return max(mon.ks_statistic(ref[:, j], cur[:, j]) for j in range(ref.shape[1])), p, flagged
+
+
+# --- right KS tests, written differently
+def ks_test_scipy_statistic(ref, cur, alpha=0.05):
+    """D and p both from ks_2samp; the comparison as p * K < alpha; a numpy bool."""
+    res = [scipy.stats.ks_2samp(ref[:, j], cur[:, j]) for j in range(ref.shape[1])]
+    p = np.minimum(1.0, ref.shape[1] * np.min([r.pvalue for r in res]))
+    return np.max([r.statistic for r in res]), p, np.bool_(p < alpha)
+
+
+def ks_test_argmax_column(ref, cur, alpha=0.05):
+    """Like mon.ks_test: the p-value of the column with the largest D only."""
+    d = np.array([ks_statistic(ref[:, j], cur[:, j]) for j in range(ref.shape[1])])
+    j = int(d.argmax())
+    p = min(1.0, ref.shape[1] * scipy.stats.ks_2samp(ref[:, j], cur[:, j]).pvalue)
+    return float(d[j]), p, bool(p < alpha)
+
+
+@pytest.mark.parametrize("answer, ok, says", [
+    ((ks_stub, ks_test_stub), False, "my_ks_statistic"),
+    ((ks_mean_gap, ks_test), False, "largest gap between the two empirical CDFs"),
+    ((ks_at_a_only, ks_test), False, "shifted down"),
+    ((ks_one_sided, ks_test), False, "shifted down"),
+    ((ks_unsorted, ks_test), False, "my_ks_statistic"),
+    ((ks_pooled_denominator, ks_test), False, "my_ks_statistic"),
+    ((ks_calls_mon, ks_test), False, "your code calls utils.monitoring.drift.ks_statistic"),
+    ((ks_calls_drift_module, ks_test), False, "your code calls utils.monitoring.drift.ks_statistic"),
+    ((ks_calls_scipy, ks_test), False, "your code calls scipy.stats"),
+    ((ks_calls_kstest, ks_test), False, "your code calls scipy.stats"),
+    ((ks_statistic, ks_test_uncorrected), False, "the corrected p-value"),
+    ((ks_statistic, ks_test_uncapped), False, "the corrected p-value on 5 softmax-like outputs"),
+    ((ks_statistic, ks_test_ten_classes), False, "the corrected p-value on 3 outputs"),
+    ((ks_statistic, ks_test_rows), False, "the corrected p-value"),
+    ((ks_statistic, ks_test_mean_d), False, "the largest D"),
+    ((ks_statistic, ks_test_flag_on_raw_p), False, "drift decision"),
+    ((ks_statistic, ks_test_calls_mon), False, "your code calls utils.monitoring.drift.ks_test"),
+    ((ks_statistic, ks_test_mon_statistic), False, "your code calls utils.monitoring.drift.ks_statistic"),
+    ((ks_statistic, ks_test), True, ""),
+    ((ks_left_limits, ks_test), True, ""),
+    ((ks_broadcast, ks_test_scipy_statistic), True, ""),
+    ((ks_loop, ks_test_argmax_column), True, ""),
+], ids=["stub", "gap between the means", "ECDFs evaluated at a's values only", "one-sided D (no abs)",
+        "searchsorted on unsorted samples", "ECDFs divided by the pooled size", "calls mon.ks_statistic",
+        "calls utils.monitoring.drift.ks_statistic", "calls scipy's ks_2samp (imported name)",
+        "calls scipy.stats.kstest", "no Bonferroni correction", "Bonferroni not capped at 1",
+        "Bonferroni with K = 10 hard-coded", "Bonferroni over the rows", "mean D over the columns",
+        "drift decided on the uncorrected p", "calls mon.ks_test", "D from mon.ks_statistic",
+        "solution", "variant: left limits of the ECDFs", "variant: broadcast ECDFs, D and p from ks_2samp",
+        "variant: plain loops, p of the argmax column"])
+def test_exercise_1(lab, capsys, answer, ok, says):
+    _judge(capsys, 1, answer, ok, says, api=lab.api, P_ref=lab.P_ref, X_pool=lab.X_pool, y_pool=lab.y_pool,
+           window=WINDOW, alpha=ALPHA)
+
+
+def test_exercise_1_cases_tell_the_cap_and_k_apart(lab):
+    """The check's cases include one where K * min(p) > 1 and one where K = 10 gives another p below 1."""
+    cases = {name: (ref, cur) for name, ref, cur in lab08._ks_test_cases(lab.api, lab.P_ref, lab.X_pool, lab.y_pool, WINDOW)}
+    ref, cur = cases["5 softmax-like outputs from the same distribution"]
+    assert ref.shape[1] * min(_column_p(ref, cur)) > 1
+    ref, cur = cases["3 outputs, one of them shifted"]
+    assert 10 * min(_column_p(ref, cur)) < 1
+
+
+def test_exercise_1_forbid_is_lifted(lab, capsys):
+    """The forbidden helpers work again after the check."""
+    _run(capsys, 1, ks_calls_mon, ks_test_calls_mon, api=lab.api, P_ref=lab.P_ref, X_pool=lab.X_pool,
+         y_pool=lab.y_pool, window=WINDOW, alpha=ALPHA)
+    a, b = np.arange(5.0), np.arange(3.0)
+    assert mon.ks_statistic(a, b) == ks_2samp(a, b).statistic == scipy.stats.ks_2samp(a, b).statistic
+    assert mon.ks_test(lab.P_ref, lab.P_ref).p_value == 1.0
 
 
 # --------------------------------------------------------------------------- exercise 2
 
 
-def test_exercise_2(lab, capsys):
+@pytest.fixture(scope="module")
+def budget(lab):
     seen = {}
 
     def max_d(X):  # memoised: the check re-runs the same seeded windows
@@ -111,42 +293,166 @@ def test_exercise_2(lab, capsys):
             seen[key] = mon.ks_test(lab.P_ref, lab.api(X)).statistic
         return seen[key]
 
+    def calibrate(w, method="higher", q=1 - BUDGET, strict=True, null_seed=1000):
+        null = np.array([max_d(mon.sample_window(lab.X_pool, lab.y_pool, w, seed=null_seed + k)[0]) for k in range(100)])
+        threshold = np.quantile(null, q, method=method)
+        shifted = np.array([max_d(mon.sample_window(lab.X_pool, lab.y_pool, w, "noise", 0.1, seed=2000 + k)[0])
+                            for k in range(100)])
+        return threshold, np.mean(shifted > threshold if strict else shifted >= threshold)
+
     ctx = dict(max_d=max_d, X_pool=lab.X_pool, y_pool=lab.y_pool, candidates=CANDIDATES, budget=BUDGET, target=TARGET)
-    _fails(capsys, 2, None, None, None, **ctx)
-    w, threshold, power = mon.window_for_budget(max_d, lab.X_pool, lab.y_pool, CANDIDATES, BUDGET, TARGET,
-                                                "noise", 0.1, longest_if_none=True)
-    _passes(capsys, 2, w, threshold, power, **ctx)
-    assert "chosen_threshold" in _fails(capsys, 2, w, threshold + 0.01, power, **ctx)
+    return types.SimpleNamespace(ctx=ctx, calibrate=calibrate, max_d=max_d)
+
+
+def choose(calibrate, stop=lambda power: power >= TARGET, **kw):
+    for w in CANDIDATES:
+        threshold, power = calibrate(w, **kw)
+        if stop(power):
+            break
+    return w, threshold, power
+
+
+EX2 = {
+    "stub": lambda c: (None, None, None),
+    "solution": lambda c: choose(c),
+    "variant: a Python int and floats": lambda c: (lambda w, t, p: (int(w), float(t), float(p)))(*choose(c)),
+    "first candidate, no power check": lambda c: (CANDIDATES[0], *c(CANDIDATES[0])),
+    "the threshold by the default (linear) quantile": lambda c: choose(c, method="linear"),
+    "the budget quantile instead of 1 - budget": lambda c: choose(c, q=BUDGET),
+    "null windows with the shifted windows' seeds": lambda c: choose(c, null_seed=2000),
+    "the threshold of the window before the chosen one": lambda c: (
+        lambda w, t, p: (w, c(CANDIDATES[CANDIDATES.index(w) - 1])[0], p))(*choose(c)),
+    "the power in percent": lambda c: (lambda w, t, p: (w, t, 100 * p))(*choose(c)),
+    "a window one step too short, with its own threshold and power": lambda c: (
+        lambda w: (w, *c(w)))(CANDIDATES[CANDIDATES.index(choose(c)[0]) - 1]),
+}
+EX2_SAYS = {"stub": "set chosen_window", "first candidate, no power check": "is not the first candidate",
+            "a window one step too short, with its own threshold and power": "is not the first candidate",
+            "the power in percent": "chosen_power"}
+
+
+@pytest.mark.parametrize("name", list(EX2))
+def test_exercise_2(budget, capsys, name):
+    answer = EX2[name](budget.calibrate)
+    ok = name == "solution" or name.startswith("variant")
+    _judge(capsys, 2, answer, ok, EX2_SAYS.get(name, "chosen_threshold"), **budget.ctx)
+
+
+def test_exercise_2_message_does_not_leak(budget, capsys):
+    w, threshold, power = choose(budget.calibrate)
+    _, out = _run(capsys, 2, w, threshold + 0.01, power, **budget.ctx)
+    assert f"{threshold:.4f}" not in out and f"{threshold:.3f}" not in out, out
+    assert "expected" not in out, out
 
 
 # --------------------------------------------------------------------------- exercise 3
 
 
-def test_exercise_3(lab, capsys):
-    def find(log, threshold=lab.novel_threshold, correct=True):
-        flagged = set()
+def make_finder(threshold, rule="bonferroni"):
+    """The exercise's procedure (``rule="bonferroni"``) and plausible wrong ones."""
+    def find(log):
         groups = log.groupby("client")
-        for client, g in groups:
-            k = int((g["novelty"] > threshold).sum())
-            p = scipy.stats.binomtest(k, len(g), 0.01, alternative="greater").pvalue
-            if p * (groups.ngroups if correct else 1) < 0.01:
-                flagged.add(client)
-        return flagged
+        stats = {c: (len(g), int((g["novelty"] > threshold).sum())) for c, g in groups}
+        p = {c: scipy.stats.binomtest(k, n, 0.01, alternative="greater").pvalue for c, (n, k) in stats.items()}
+        if rule == "bonferroni":
+            return {c for c in p if p[c] * groups.ngroups < 0.01}
+        if rule == "no correction":
+            return {c for c in p if p[c] < 0.01}
+        if rule == "per request":
+            return {c for c in p if p[c] * len(log) < 0.01}
+        if rule == "20 clients":
+            return {c for c in p if p[c] * 20 < 0.01}
+        if rule == "two-sided":
+            return {c for c, (n, k) in stats.items()
+                    if scipy.stats.binomtest(k, n, 0.01).pvalue * groups.ngroups < 0.01}
+        if rule == "share above 5%":
+            return {c for c, (n, k) in stats.items() if k / n > 0.05}
+        if rule == "3 or more novel":
+            return {c for c, (n, k) in stats.items() if k >= 3}
+        if rule == "most novel client":
+            best = max(stats, key=lambda c: stats[c][1] / stats[c][0])
+            return {best} if stats[best][1] > 0 else set()
+        if rule == "smallest p":
+            return {min(p, key=p.get)}
+        if rule == "busiest":
+            return {log["client"].value_counts().index[0]}
+        if rule == "threshold from the log":
+            cut = np.quantile(log["novelty"], 0.99)
+            return {c for c, g in groups
+                    if scipy.stats.binomtest(int((g["novelty"] > cut).sum()), len(g), 0.01,
+                                             alternative="greater").pvalue * groups.ngroups < 0.01}
+        raise ValueError(rule)
+    return find
 
-    ctx = dict(log_a=lab.log_a, truth_a=lab.truth_a, log_b=lab.log_b, truth_b=lab.truth_b)
-    assert "was not found" in _fails(capsys, 3, lambda log: set(), **ctx)
-    _passes(capsys, 3, find, **ctx)
-    # the busiest clients, the naive guess for a thief
-    busiest = lambda log: {log["client"].value_counts().index[0]}  # noqa: E731
-    _fails(capsys, 3, busiest, **ctx)
-    assert "return a set" in _fails(capsys, 3, lambda log: sorted(find(log)), **ctx)
+
+def find_binom_sf(threshold):
+    """Right: the binomial tail by binom.sf, the level divided instead of the p-value multiplied, a frozenset."""
+    def find(log):
+        m = log["client"].nunique()
+        out = []
+        for c in log["client"].unique():
+            novel = log.loc[log["client"] == c, "novelty"] > threshold
+            if scipy.stats.binom.sf(novel.sum() - 1, len(novel), 0.01) < 0.01 / m:
+                out.append(c)
+        return frozenset(out)
+    return find
+
+
+def find_vectorised(threshold):
+    """Right: one groupby aggregation."""
+    def find(log):
+        agg = log.assign(novel=log["novelty"] > threshold).groupby("client")["novel"].agg(["sum", "size"])
+        p = [scipy.stats.binomtest(int(k), int(n), 0.01, alternative="greater").pvalue
+             for k, n in zip(agg["sum"], agg["size"])]
+        return set(agg.index[np.minimum(1, np.array(p) * len(agg)) < 0.01])
+    return find
+
+
+EX3 = ["stub", "solution", "variant: binom.sf and alpha / m", "variant: one groupby aggregation",
+       "no Bonferroni correction", "Bonferroni over the requests", "Bonferroni over 20 clients hard-coded",
+       "a two-sided binomial test",
+       "share of novel requests above 5%", "3 or more novel requests", "the client with the largest novel share",
+       "the client with the smallest p-value", "the busiest client", "the 99% novelty quantile of the log itself",
+       "a sorted list instead of a set"]
+
+
+@pytest.mark.parametrize("name", EX3)
+def test_exercise_3(lab, capsys, name):
+    t = lab.novel_threshold
+    rules = {"no Bonferroni correction": "no correction", "Bonferroni over the requests": "per request",
+             "Bonferroni over 20 clients hard-coded": "20 clients", "a two-sided binomial test": "two-sided",
+             "share of novel requests above 5%": "share above 5%",
+             "3 or more novel requests": "3 or more novel", "the client with the largest novel share": "most novel client",
+             "the client with the smallest p-value": "smallest p", "the busiest client": "busiest",
+             "the 99% novelty quantile of the log itself": "threshold from the log"}
+    answer = {"stub": lambda log: set(), "solution": make_finder(t), "variant: binom.sf and alpha / m": find_binom_sf(t),
+              "variant: one groupby aggregation": find_vectorised(t),
+              "a sorted list instead of a set": lambda log: sorted(make_finder(t)(log))}.get(name)
+    answer = answer or make_finder(t, rules[name])
+    ok = name == "solution" or name.startswith("variant")
+    says = {"stub": "was not found", "a sorted list instead of a set": "return a set"}.get(name, "")
+    _judge(capsys, 3, (answer,), ok, says, log_a=lab.log_a, truth_a=lab.truth_a, log_b=lab.log_b,
+           truth_b=lab.truth_b, novel_threshold=t)
+
+
+@pytest.mark.parametrize("rule", ["no correction", "per request", "20 clients", "two-sided", "share above 5%",
+                                  "3 or more novel",
+                                  "most novel client", "smallest p", "busiest"])
+def test_exercise_3_wrong_rules_fail_on_the_checks_own_logs(lab, rule):
+    """Each wrong rule gives another answer than the exercise's on at least one of the check's logs
+    (not only on the two lab logs, where some of them happen to agree)."""
+    t = lab.novel_threshold
+    logs = [lab08._synthetic_log(i, n, sizes, special, t) for i, (_, n, sizes, special) in enumerate(lab08._LOGS, 1)]
+    right, wrong = make_finder(t), make_finder(t, rule)
+    assert any(right(log) != wrong(log) for log in logs)
+    assert all(right(log) == lab08._flagged(log, t) for log in logs)
 
 
 # --------------------------------------------------------------------------- exercise 4
 
 
-def make_alert(result, start, end, time, cut=100):
-    if result.p_value < result.threshold / cut:
+def make_alert(result, start, end, time):
+    if result.p_value < result.threshold / 100:
         severity = "critical"
     elif result.p_value < result.threshold:
         severity = "warning"
@@ -157,8 +463,69 @@ def make_alert(result, start, end, time, cut=100):
                      evidence={"window": [start, end], "column": result.details["column"]})
 
 
-def test_exercise_4(lab, capsys):
-    ctx = dict(api=lab.api, P_ref=lab.P_ref, X_pool=lab.X_pool, y_pool=lab.y_pool, window=WINDOW, alpha=ALPHA)
-    assert "should return a mon.Alert" in _fails(capsys, 4, lambda result, start, end, time: None, **ctx)
-    _passes(capsys, 4, make_alert, **ctx)
-    assert "severity" in _fails(capsys, 4, lambda r, s, e, t: make_alert(r, s, e, t, cut=10), **ctx)
+def alert_with(**change):
+    """make_alert with one slip: a changed severity rule or a changed field."""
+    def make(result, start, end, time):
+        a = make_alert(result, start, end, time)
+        fields = dict(a.__dict__)
+        p, t = result.p_value, result.threshold
+        rule = change.get("rule")
+        if rule == "<=":
+            fields["severity"] = "critical" if p <= t / 100 else "warning" if p <= t else "info"
+        elif rule == "<= critical":
+            fields["severity"] = "critical" if p <= t / 100 else "warning" if p < t else "info"
+        elif rule == "<= warning":
+            fields["severity"] = "critical" if p < t / 100 else "warning" if p <= t else "info"
+        elif rule == "cut 10":
+            fields["severity"] = "critical" if p < t / 10 else "warning" if p < t else "info"
+        elif rule == "alpha 0.05":
+            fields["severity"] = "critical" if p < 0.0005 else "warning" if p < 0.05 else "info"
+        elif rule == "from drift":
+            fields["severity"] = "warning" if result.drift else "info"
+        for key in ("index", "time", "detector", "statistic", "evidence"):
+            if key in change:
+                fields[key] = change[key](result, start, end, time)
+        return mon.Alert(**fields)
+    return make
+
+
+def alert_variant(result, start, end, time):
+    """Right: mon.severity, a tuple window (JSON makes it a list), numpy numbers."""
+    return mon.Alert(index=np.int64(end), time=np.float64(time), detector=result.detector,
+                     severity=mon.severity(result.p_value, result.threshold), statistic=np.float64(result.statistic),
+                     p_value=result.p_value, threshold=result.threshold,
+                     evidence={"column": int(result.details["column"]), "window": (start, end)})
+
+
+def alert_times_100(result, start, end, time):
+    """Right: the same rule written as p * 100 < threshold."""
+    a = make_alert(result, start, end, time)
+    p, t = result.p_value, result.threshold
+    return mon.Alert(**{**a.__dict__, "severity": "critical" if p * 100 < t else "warning" if p < t else "info"})
+
+
+@pytest.mark.parametrize("answer, ok, says", [
+    (lambda result, start, end, time: None, False, "should return a mon.Alert"),
+    (alert_with(rule="<="), False, "exactly at"),
+    (alert_with(rule="<= critical"), False, "exactly at threshold / 100"),
+    (alert_with(rule="<= warning"), False, "exactly at the threshold"),
+    (alert_with(rule="cut 10"), False, "severity"),
+    (alert_with(rule="alpha 0.05"), False, "severity"),
+    (alert_with(rule="from drift"), False, "severity"),
+    (alert_with(index=lambda r, s, e, t: s), False, "index"),
+    (alert_with(detector=lambda r, s, e, t: "ks"), False, "detector"),
+    (alert_with(time=lambda r, s, e, t: float(e)), False, "time"),
+    (alert_with(statistic=lambda r, s, e, t: r.p_value), False, "statistic"),
+    (alert_with(evidence=lambda r, s, e, t: {"window": [s, e], "column": int(np.argmin(r.details.get("d_per_column", [0, 1])))}),
+     False, "evidence"),
+    (alert_with(evidence=lambda r, s, e, t: {"window": [s, e]}), False, "evidence"),
+    (make_alert, True, ""),
+    (alert_variant, True, ""),
+    (alert_times_100, True, ""),
+], ids=["stub", "<= at both boundaries", "<= at threshold / 100", "<= at the threshold", "critical below threshold / 10",
+        "the threshold 0.05 hard-coded", "severity from result.drift", "index = start", "detector 'ks' hard-coded",
+        "time = end", "statistic = p-value", "evidence column of the smallest gap", "evidence without the column",
+        "solution", "variant: mon.severity, tuple window, numpy numbers", "variant: p * 100 < threshold"])
+def test_exercise_4(lab, capsys, answer, ok, says):
+    _judge(capsys, 4, (answer,), ok, says, api=lab.api, P_ref=lab.P_ref, X_pool=lab.X_pool, y_pool=lab.y_pool,
+           window=WINDOW, alpha=ALPHA)
