@@ -1,4 +1,5 @@
-"""utils.lab_checks.lab05: the lab's stub answers fail, the solution's pass, a plausible wrong answer fails."""
+"""utils.lab_checks.lab05: the lab's stub answers fail, the solution's pass, named plausible wrong answers fail,
+and other correct ways of writing each answer pass."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +12,8 @@ from utils.defenses import adversarial as ad
 from utils.attacks import evasion as attacks
 from utils import data, metrics, training
 from utils.lab_checks import lab05
+
+pytestmark = pytest.mark.notebooks  # about 20 s: trains (or loads) the MLP and runs PGD-50 a dozen times
 
 SEED = 0
 EPS = 0.1
@@ -37,6 +40,14 @@ def _run(capsys, n, answer, **context):
     return ok, out
 
 
+def _expect(ok, out, passes, says, title):
+    assert ok is passes, out
+    if passes:
+        assert out.strip() == f"✅ PASSED  {title}"
+    else:
+        assert title in out and says in out, out
+
+
 # --------------------------------------------------------------------------- exercise 1: FGSM-RS step
 
 def fgsm_rs_solution(model, xb, yb, eps, alpha):
@@ -44,6 +55,15 @@ def fgsm_rs_solution(model, xb, yb, eps, alpha):
     grad, = torch.autograd.grad(F.cross_entropy(model((xb + delta).clamp(0, 1)), yb), delta)
     delta = (delta.detach() + alpha * grad.sign()).clamp(-eps, eps)
     return (xb + delta).clamp(0, 1)
+
+
+def fgsm_rs_backward_project(model, xb, yb, eps, alpha):
+    """Right: .backward() on a summed loss, and attacks.project_linf for the last step."""
+    delta = torch.empty_like(xb).uniform_(-eps, eps)
+    delta.requires_grad_(True)
+    F.cross_entropy(model(torch.clamp(xb + delta, 0, 1)), yb, reduction="sum").backward()
+    x_step = (xb + delta.detach() + alpha * delta.grad.sign()).clamp(0, 1)
+    return attacks.project_linf(xb, x_step, eps)
 
 
 def fgsm_rs_stub(model, xb, yb, eps, alpha):
@@ -57,14 +77,48 @@ def fgsm_rs_no_clip(model, xb, yb, eps, alpha):
     return (xb + delta.detach() + alpha * grad.sign()).clamp(0, 1)
 
 
-def test_exercise_1(ctx, capsys):
+def fgsm_rs_no_random_start(model, xb, yb, eps, alpha):
+    """Plain FGSM from xb: no random start."""
+    x = xb.clone().requires_grad_(True)
+    grad, = torch.autograd.grad(F.cross_entropy(model(x), yb), x)
+    return attacks.project_linf(xb, (xb + alpha * grad.sign()).clamp(0, 1), eps)
+
+
+def fgsm_rs_gradient_at_x(model, xb, yb, eps, alpha):
+    """Draws the start but takes the gradient at xb instead of at the random start."""
+    delta = torch.empty_like(xb).uniform_(-eps, eps)
+    x = xb.clone().requires_grad_(True)
+    grad, = torch.autograd.grad(F.cross_entropy(model(x), yb), x)
+    return (xb + (delta + alpha * grad.sign()).clamp(-eps, eps)).clamp(0, 1)
+
+
+def fgsm_rs_descends(model, xb, yb, eps, alpha):
+    """Steps down the loss."""
+    delta = torch.empty_like(xb).uniform_(-eps, eps).requires_grad_(True)
+    grad, = torch.autograd.grad(F.cross_entropy(model((xb + delta).clamp(0, 1)), yb), delta)
+    return (xb + (delta.detach() - alpha * grad.sign()).clamp(-eps, eps)).clamp(0, 1)
+
+
+def fgsm_rs_library(model, xb, yb, eps, alpha):
+    """Calls the tested hook (it would give exactly the right numbers)."""
+    return ad.fgsm_rs_hook(eps, alpha=alpha)(model, xb, yb)[0]
+
+
+@pytest.mark.parametrize("answer, passes, says", [
+    (fgsm_rs_stub, False, "differs from FGSM-RS"),
+    (fgsm_rs_no_clip, False, "within eps"),
+    (fgsm_rs_no_random_start, False, "differs from FGSM-RS"),
+    (fgsm_rs_gradient_at_x, False, "differs from FGSM-RS"),
+    (fgsm_rs_descends, False, "differs from FGSM-RS"),
+    (fgsm_rs_library, False, "your code calls utils.defenses.adversarial.fgsm_rs_hook"),
+    (fgsm_rs_solution, True, ""),
+    (fgsm_rs_backward_project, True, ""),
+], ids=["stub", "delta not clipped to the ball", "no random start", "gradient at xb, not at the start",
+        "steps down the loss", "calls ad.fgsm_rs_hook", "solution", "variant: backward() and project_linf"])
+def test_exercise_1(ctx, capsys, answer, passes, says):
     kw = dict(model=ctx["standard"], ds=ctx["ds"], dev=ctx["dev"], seed=SEED, epsilon=EPS)
-    ok, out = _run(capsys, 1, fgsm_rs_stub, **kw)
-    assert not ok and "Exercise 1 (FGSM-RS step)" in out and "differs from FGSM-RS" in out
-    ok, out = _run(capsys, 1, fgsm_rs_no_clip, **kw)
-    assert not ok and "within eps" in out
-    ok, out = _run(capsys, 1, fgsm_rs_solution, **kw)
-    assert ok and out.strip() == "✅ PASSED  Exercise 1 (FGSM-RS step)"
+    ok, out = _run(capsys, 1, answer, **kw)
+    _expect(ok, out, passes, says, "Exercise 1 (FGSM-RS step)")
 
 
 # --------------------------------------------------------------------------- exercise 2: squeezing detector
@@ -80,34 +134,81 @@ def _squeeze_solution(dev):
     return squeeze_detect_score
 
 
+def squeeze_numpy(model, x, bits=2):
+    """Right: NumPy rounding and training.predict_proba."""
+    X = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    levels = 2 ** bits - 1
+    p = training.predict_proba(model, X)
+    q = training.predict_proba(model, (np.round(X * levels) / levels).astype(np.float32))
+    return np.abs(p - q).sum(axis=1)
+
+
 def squeeze_stub(model, x, bits=2):
     return np.zeros(len(x))
 
 
-def _squeeze_levels_wrong(dev):
-    """Rounds to 2**bits - 1 ... with 2**bits levels in the divisor: an off-by-one squeezer."""
+def _variant(dev, squeeze=None, distance=None, probs=True):
+    """A squeezing score with one piece changed."""
+    squeeze = squeeze or (lambda x, bits: torch.round(x * (2 ** bits - 1)) / (2 ** bits - 1))
+    distance = distance or (lambda p, q: (p - q).abs().sum(1))
+
     def squeeze_detect_score(model, x, bits=2):
         x = training.to_tensor(x, dev)
         with torch.no_grad():
-            p = F.softmax(model(x), dim=1)
-            q = F.softmax(model(torch.round(x * 2 ** bits) / 2 ** bits), dim=1)
-        return (p - q).abs().sum(1).cpu().numpy()
+            f = (lambda z: F.softmax(model(z), dim=1)) if probs else model
+            return distance(f(x), f(squeeze(x, bits))).cpu().numpy()
     return squeeze_detect_score
 
 
-def _ex2(ctx, capsys, answer):
-    xe, x_adv, fooled, standard = ctx["xe"], ctx["x_adv"], ctx["fooled"], ctx["standard"]
-    auc = metrics.roc(answer(standard, xe), answer(standard, x_adv[fooled]))["auc"]
-    return _run(capsys, 2, answer, model=standard, xe=xe, x_adv=x_adv, auc=auc)
+def squeeze_library(model, x, bits=2):
+    """Writes the rounding but scores with ad.squeeze_score."""
+    levels = 2 ** bits - 1
+    return ad.squeeze_score(model, x, lambda z: torch.round(z * levels) / levels)
 
 
-def test_exercise_2(ctx, capsys):
-    ok, out = _ex2(ctx, capsys, squeeze_stub)
-    assert not ok and "Exercise 2 (squeezing detector)" in out and "differ from the reference" in out
-    ok, out = _ex2(ctx, capsys, _squeeze_levels_wrong(ctx["dev"]))
-    assert not ok and "differ from the reference" in out
-    ok, out = _ex2(ctx, capsys, _squeeze_solution(ctx["dev"]))
-    assert ok and out.strip() == "✅ PASSED  Exercise 2 (squeezing detector)"
+def squeeze_library_bitdepth(model, x, bits=2):
+    """Writes the score but squeezes with ad.BitDepth."""
+    with torch.no_grad():
+        return (F.softmax(model(x), 1) - F.softmax(model(ad.BitDepth(bits)(x)), 1)).abs().sum(1).numpy()
+
+
+SQUEEZE_WRONG = {
+    "off-by-one levels (2**bits)": dict(squeeze=lambda x, b: torch.round(x * 2 ** b) / 2 ** b),
+    "floor instead of round": dict(squeeze=lambda x, b: torch.floor(x * (2 ** b - 1)) / (2 ** b - 1)),
+    "L2 instead of L1": dict(distance=lambda p, q: (p - q).norm(dim=1)),
+    "largest change instead of the sum": dict(distance=lambda p, q: (p - q).abs().amax(1)),
+    "logits instead of softmax": dict(probs=False),
+}
+
+
+@pytest.mark.parametrize("answer, passes, says", [
+    ("stub", False, "differ from the reference"),
+    *[(name, False, "differ from the reference") for name in SQUEEZE_WRONG],
+    ("calls ad.squeeze_score", False, "your code calls utils.defenses.adversarial.squeeze_score"),
+    ("calls ad.BitDepth", False, "your code calls utils.defenses.adversarial.BitDepth"),
+    ("solution", True, ""),
+    ("variant: NumPy and predict_proba", True, ""),
+])
+def test_exercise_2(ctx, capsys, answer, passes, says):
+    xe, x_adv, fooled, standard, dev = ctx["xe"], ctx["x_adv"], ctx["fooled"], ctx["standard"], ctx["dev"]
+    fn = {"stub": squeeze_stub, "calls ad.squeeze_score": squeeze_library,
+          "calls ad.BitDepth": squeeze_library_bitdepth, "solution": _squeeze_solution(dev),
+          "variant: NumPy and predict_proba": squeeze_numpy}.get(answer) or _variant(dev, **SQUEEZE_WRONG[answer])
+    solution = _squeeze_solution(dev)  # the AUC of a right detector, so that only the scores decide
+    auc = metrics.roc(solution(standard, xe), solution(standard, x_adv[fooled]))["auc"]
+    ok, out = _run(capsys, 2, fn, model=standard, xe=xe, x_adv=x_adv, auc=auc)
+    _expect(ok, out, passes, says, "Exercise 2 (squeezing detector)")
+
+
+def test_exercise_2_low_auc_fails(ctx, capsys):
+    ok, out = _run(capsys, 2, _squeeze_solution(ctx["dev"]), model=ctx["standard"], xe=ctx["xe"],
+                   x_adv=ctx["x_adv"], auc=0.6)
+    assert not ok and "AUC" in out
+
+
+def test_exercise_2_forbid_is_lifted(ctx, capsys):
+    _run(capsys, 2, squeeze_library, model=ctx["standard"], xe=ctx["xe"], x_adv=ctx["x_adv"], auc=1.0)
+    assert ad.squeeze_score(ctx["standard"], ctx["xe"][:3], ad.BitDepth(2)).shape == (3,)
 
 
 # --------------------------------------------------------------------------- exercise 3: BPDA
@@ -121,6 +222,24 @@ class BPDASolution(torch.nn.Module):
         return self.model(x + (self.squeeze(x) - x).detach())
 
 
+class _StraightThrough(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, squeezed):
+        return squeezed
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class BPDAFunction(BPDASolution):
+    """Right: a custom autograd.Function whose backward is the identity."""
+    def forward(self, x):
+        with torch.no_grad():
+            squeezed = self.squeeze(x)
+        return self.model(_StraightThrough.apply(x, squeezed))
+
+
 class BPDAStub(BPDASolution):
     def forward(self, x):
         return self.model(self.squeeze(x))
@@ -132,20 +251,52 @@ class BPDANoSqueeze(BPDASolution):
         return self.model(x)
 
 
+class BPDADetached(BPDASolution):
+    """Detaches the squeezed input: no gradient at all."""
+    def forward(self, x):
+        return self.model(self.squeeze(x).detach())
+
+
+class BPDAOutputs(BPDASolution):
+    """Straight-through on the outputs: the forward pass is right, the gradient is the model's at x."""
+    def forward(self, x):
+        clean = self.model(x)
+        return clean + (self.model(self.squeeze(x)) - clean).detach()
+
+
+class BPDALibrary(BPDASolution):
+    def forward(self, x):
+        return ad.SqueezedModel(self.model, self.squeeze, bpda=True)(x)
+
+
 def _ex3(ctx, capsys, answer):
     xe, ye, eps, masked, standard = ctx["xe"], ctx["ye"], EPS, ctx["masked"], ctx["standard"]
-    bpda_acc = attacks.robust_accuracy(masked, attacks.pgd(answer(standard, ad.BitDepth(3)).eval(), xe, ye, eps,
-                                                           steps=50, seed=SEED), ye)
+    bpda_acc = attacks.robust_accuracy(masked, attacks.pgd(BPDASolution(standard, ad.BitDepth(3)).eval(), xe, ye,
+                                                           eps, steps=50, seed=SEED), ye)
     return _run(capsys, 3, answer, model=standard, masked=masked, xe=xe, ye=ye, bpda_acc=bpda_acc)
 
 
-def test_exercise_3(ctx, capsys):
-    ok, out = _ex3(ctx, capsys, BPDAStub)
-    assert not ok and "Exercise 3 (BPDA)" in out and "gradient through your BPDA is zero" in out
-    ok, out = _ex3(ctx, capsys, BPDANoSqueeze)
-    assert not ok and "forward pass must be the defended model's" in out
-    ok, out = _ex3(ctx, capsys, BPDASolution)
-    assert ok and out.strip() == "✅ PASSED  Exercise 3 (BPDA)"
+@pytest.mark.parametrize("answer, passes, says", [
+    (BPDAStub, False, "gradient through your BPDA is zero"),
+    (BPDANoSqueeze, False, "forward pass must be the defended model's"),
+    (BPDADetached, False, "gradient through your BPDA is zero"),
+    (BPDAOutputs, False, "gradient at squeeze(x)"),
+    (BPDALibrary, False, "your code calls utils.defenses.adversarial.SqueezedModel"),
+    (BPDASolution, True, ""),
+    (BPDAFunction, True, ""),
+], ids=["stub (plain squeeze)", "no squeezer", "squeezed input detached", "straight-through on the outputs",
+        "calls ad.SqueezedModel(bpda=True)", "solution", "variant: custom autograd.Function"])
+def test_exercise_3(ctx, capsys, answer, passes, says):
+    ok, out = _ex3(ctx, capsys, answer)
+    _expect(ok, out, passes, says, "Exercise 3 (BPDA)")
+
+
+def test_exercise_3_variant_breaks_the_defense(ctx):
+    """The autograd.Function variant is as strong an attack as the solution."""
+    xe, ye, masked, standard = ctx["xe"], ctx["ye"], ctx["masked"], ctx["standard"]
+    acc = attacks.robust_accuracy(masked, attacks.pgd(BPDAFunction(standard, ad.BitDepth(3)).eval(), xe, ye, EPS,
+                                                      steps=50, seed=SEED), ye)
+    assert acc <= 0.35
 
 
 # --------------------------------------------------------------------------- exercise 4: EOT
@@ -159,33 +310,115 @@ class EOTSolution(torch.nn.Module):
         return torch.stack([F.log_softmax(self.model(x), dim=1) for _ in range(self.samples)]).mean(0)
 
 
+class EOTLogits(EOTSolution):
+    """Right: averages the logits (the same class probabilities as the mean log-probabilities)."""
+    def forward(self, x):
+        return torch.stack([self.model(x) for _ in range(self.samples)]).mean(0)
+
+
+class EOTProbs(EOTSolution):
+    """Right: averages the probabilities, in a running sum."""
+    def forward(self, x):
+        total = 0
+        for _ in range(self.samples):
+            total = total + F.softmax(self.model(x), dim=1)
+        return total / self.samples
+
+
+class EOTLogMeanProbs(EOTSolution):
+    """Right: the log of the mean probabilities, with logsumexp."""
+    def forward(self, x):
+        logp = torch.stack([F.log_softmax(self.model(x), dim=1) for _ in range(self.samples)])
+        return torch.logsumexp(logp, dim=0) - np.log(self.samples)
+
+
 class EOTStub(EOTSolution):
     def forward(self, x):
         return F.log_softmax(self.model(x), dim=1)
 
 
-class EOTLogits(EOTSolution):
-    """Averages the logits instead of the log-probabilities."""
+class EOTOneDrawRepeated(EOTSolution):
+    """Calls the model once and averages copies of that one draw."""
     def forward(self, x):
-        return torch.stack([self.model(x) for _ in range(self.samples)]).mean(0)
+        out = F.log_softmax(self.model(x), dim=1)
+        return torch.stack([out] * self.samples).mean(0)
 
 
-def _ex4(ctx, capsys, answer):
+class EOTSum(EOTSolution):
+    """Sums the log-probabilities instead of averaging them."""
+    def forward(self, x):
+        return torch.stack([F.log_softmax(self.model(x), dim=1) for _ in range(self.samples)]).sum(0)
+
+
+class EOTOneTooFew(EOTSolution):
+    """range(1, samples): one draw too few."""
+    def forward(self, x):
+        return torch.stack([F.log_softmax(self.model(x), dim=1) for _ in range(1, self.samples)]).mean(0)
+
+
+class EOTVotes(EOTSolution):
+    """Averages one-hot votes (argmax), which has no gradient."""
+    def forward(self, x):
+        votes = [F.one_hot(self.model(x).argmax(1), 10).float() for _ in range(self.samples)]
+        return torch.stack(votes).mean(0)
+
+
+class EOTWrongAxis(EOTSolution):
+    """Averages over the batch instead of over the draws."""
+    def forward(self, x):
+        return torch.cat([F.log_softmax(self.model(x), dim=1) for _ in range(self.samples)]).mean(0)
+
+
+class EOTLibrary(EOTSolution):
+    def forward(self, x):
+        return ad.EOT(self.model, self.samples)(x)
+
+
+def _eot_acc(ctx, answer):
     xe, ye, standard = ctx["xe"], ctx["ye"], ctx["standard"]
     noisy = ad.SqueezedModel(standard, ad.RandomBitDepth(3, spread=0.07, seed=SEED)).eval()
     crafter = ad.SqueezedModel(standard, ad.RandomBitDepth(3, spread=0.07, seed=SEED + 1), bpda=True).eval()
-    eot_acc = attacks.robust_accuracy(noisy, attacks.pgd(answer(crafter, 8).eval(), xe, ye, EPS, steps=50,
-                                                         seed=SEED), ye)
-    return _run(capsys, 4, answer, model=standard, xe=xe, eot_acc=eot_acc)
+    return attacks.robust_accuracy(noisy, attacks.pgd(answer(crafter, 8).eval(), xe, ye, EPS, steps=50,
+                                                      seed=SEED), ye)
 
 
-def test_exercise_4(ctx, capsys):
-    ok, out = _ex4(ctx, capsys, EOTStub)
-    assert not ok and "Exercise 4 (EOT)" in out and "mean of `samples` log-softmax" in out
-    ok, out = _ex4(ctx, capsys, EOTLogits)
-    assert not ok and "mean of `samples` log-softmax" in out
-    ok, out = _ex4(ctx, capsys, EOTSolution)
-    assert ok and out.strip() == "✅ PASSED  Exercise 4 (EOT)"
+@pytest.fixture(scope="module")
+def solution_eot_acc(ctx):
+    return _eot_acc(ctx, EOTSolution)
+
+
+@pytest.mark.parametrize("answer, passes, says", [
+    (EOTStub, False, "not an average over 8 calls"),
+    (EOTOneDrawRepeated, False, "not an average over 8 calls"),
+    (EOTSum, False, "not an average over 8 calls"),
+    (EOTOneTooFew, False, "not an average over 8 calls"),
+    (EOTVotes, False, "not an average over 8 calls"),
+    (EOTWrongAxis, False, "return a tensor of shape"),
+    (EOTLibrary, False, "your code calls utils.defenses.adversarial.EOT"),
+    (EOTSolution, True, ""),
+    (EOTLogits, True, ""),
+    (EOTProbs, True, ""),
+    (EOTLogMeanProbs, True, ""),
+], ids=["stub (a single draw)", "one draw repeated", "sum instead of mean", "one draw too few",
+        "averages argmax votes", "averages over the batch", "calls ad.EOT", "solution (mean log-probabilities)",
+        "variant: mean logits", "variant: mean probabilities", "variant: log of the mean probabilities"])
+def test_exercise_4(ctx, capsys, solution_eot_acc, answer, passes, says):
+    ok, out = _run(capsys, 4, answer, model=ctx["standard"], xe=ctx["xe"], eot_acc=solution_eot_acc)
+    _expect(ok, out, passes, says, "Exercise 4 (EOT)")
+
+
+@pytest.mark.parametrize("answer", [EOTSolution, EOTLogits, EOTProbs, EOTLogMeanProbs],
+                         ids=["solution", "mean logits", "mean probabilities", "log of the mean probabilities"])
+def test_exercise_4_variants_break_the_defense(ctx, capsys, answer):
+    """Each accepted average also makes the attack work, so the whole check passes with its own eot_acc."""
+    eot_acc = _eot_acc(ctx, answer)
+    ok, out = _run(capsys, 4, answer, model=ctx["standard"], xe=ctx["xe"], eot_acc=eot_acc)
+    assert ok, (eot_acc, out)
+
+
+def test_exercise_4_weak_attack_fails(ctx, capsys):
+    ok, out = _run(capsys, 4, EOTSolution, model=ctx["standard"], xe=ctx["xe"], eot_acc=0.8)
+    assert not ok and "keeps 0.800" in out
 
 
 def test_unknown_exercise():

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from utils.defenses import adversarial as ad
 from utils import training
-from utils.course.grading import require
+from utils.course.grading import forbid, require
 from . import Checker
 
 
@@ -18,45 +18,64 @@ def _exercise_1(fgsm_rs_batch: Callable[..., Any], *, model: torch.nn.Module, ds
     """The learner's FGSM-RS step reproduces ad.fgsm_rs_hook on 64 training digits."""
     xb, yb = training.to_tensor(ds.X_train[:64], dev), torch.as_tensor(ds.y_train[:64], device=dev)
     torch.manual_seed(seed)
-    mine = fgsm_rs_batch(model, xb, yb, epsilon, 1.25 * epsilon)
-    torch.manual_seed(seed)
     reference, _ = ad.fgsm_rs_hook(epsilon, alpha=1.25 * epsilon)(model, xb, yb)
+    torch.manual_seed(seed)
+    with forbid(ad.fgsm_rs_hook, ad.pgd_hook, ad.adversarial_training,
+                why="this exercise asks for the FGSM-RS step written by hand"):
+        mine = fgsm_rs_batch(model, xb, yb, epsilon, 1.25 * epsilon)
     require(isinstance(mine, torch.Tensor) and mine.shape == xb.shape,
             f"return a tensor shaped like xb {tuple(xb.shape)}")
+    mine = mine.detach()
     require((mine - xb).abs().max() <= epsilon + 1e-6 and mine.min() >= 0 and mine.max() <= 1,
             "the batch must stay within eps of xb and in [0, 1]")
     with torch.no_grad():
         gain = (F.cross_entropy(model(mine), yb) - F.cross_entropy(model(xb), yb)).item()
     require(torch.allclose(mine, reference, atol=1e-6),
-            f"your batch differs from FGSM-RS (it changes the loss by {gain:+.3f}): draw the random start "
-            "first, then step along the sign of the gradient and clip to the ball")
+            f"your batch differs from FGSM-RS (it changes the loss by {gain:+.3f}); "
+            "the random start must be the first random numbers you draw")
 
 
 def _exercise_2(squeeze_detect_score: Callable[..., Any], *, model: torch.nn.Module, xe: torch.Tensor,
                 x_adv: torch.Tensor, auc: float) -> None:
-    """The learner's squeezing scores match ad.squeeze_score for 1-3 bits, and the detector's AUC is >= 0.9."""
+    """The learner's squeezing scores, written without ad.BitDepth / ad.squeeze_score, match
+    ad.squeeze_score for 1-3 bits, and the detector's AUC is >= 0.9."""
     for bits in (1, 2, 3):
         for name, x in (("clean", xe), ("adversarial", x_adv)):
-            got = np.asarray(squeeze_detect_score(model, x, bits), dtype=float)
             expected = ad.squeeze_score(model, x, ad.BitDepth(bits))
+            with forbid(ad.squeeze_score, ad.BitDepth, ad.SqueezedModel,
+                        why="this exercise asks you to write the rounding and the score yourself"):
+                got = squeeze_detect_score(model, x, bits)
+            if isinstance(got, torch.Tensor):
+                got = got.detach().cpu().numpy()
+            got = np.asarray(got, dtype=float)
             require(got.shape == expected.shape, f"return one score per image: shape {expected.shape}, got {got.shape}")
             worst = np.abs(got - expected).max()
             require(worst < 1e-5, f"{name} digits, bits = {bits}: your scores differ from the reference by up to "
-                                  f"{worst:.3f}; the score is sum(|softmax(x) - softmax(squeeze(x))|)")
+                                  f"{worst:.3f}")
     require(auc >= 0.9, f"the detector's AUC is {auc:.3f}, expected at least 0.9")
 
 
 def _exercise_3(BPDA: Callable[..., torch.nn.Module], *, model: torch.nn.Module, masked: torch.nn.Module,
                 xe: torch.Tensor, ye: torch.Tensor, bpda_acc: float) -> None:
     """The learner's BPDA has the defended forward pass, the straight-through gradient, and breaks the defense."""
-    mine = BPDA(model, ad.BitDepth(3)).eval()
-    with torch.no_grad():
-        require(torch.allclose(mine(xe), masked(xe), atol=1e-6),
-                "the forward pass must be the defended model's: model(squeeze(x))")
-    x = xe[:32].clone().requires_grad_(True)
-    grad, = torch.autograd.grad(F.cross_entropy(mine(x), ye[:32], reduction="sum"), x, allow_unused=True)
-    z = ad.BitDepth(3)(xe[:32]).requires_grad_(True)
+    squeeze = ad.BitDepth(3)
+    z = squeeze(xe[:32]).requires_grad_(True)
     expected, = torch.autograd.grad(F.cross_entropy(model(z), ye[:32], reduction="sum"), z)
+    with torch.no_grad():
+        defended = masked(xe)
+    x = xe[:32].clone().requires_grad_(True)
+    with forbid(ad.SqueezedModel, why="this exercise asks you to write the straight-through estimator yourself"):
+        mine = BPDA(model, squeeze).eval()
+        with torch.no_grad():
+            forward = mine(xe)
+        out = mine(x)
+    require(isinstance(forward, torch.Tensor) and forward.shape == defended.shape,
+            f"the forward pass must return logits of shape {tuple(defended.shape)}")
+    require(torch.allclose(forward, defended, atol=1e-6),
+            "the forward pass must be the defended model's: model(squeeze(x))")
+    grad = None
+    if out.requires_grad:
+        grad, = torch.autograd.grad(F.cross_entropy(out, ye[:32], reduction="sum"), x, allow_unused=True)
     require(grad is not None and grad.abs().sum() > 0,
             "the gradient through your BPDA is zero: the attack still has nothing to follow")
     require(torch.allclose(grad, expected, atol=1e-5),
@@ -66,17 +85,29 @@ def _exercise_3(BPDA: Callable[..., torch.nn.Module], *, model: torch.nn.Module,
 
 def _exercise_4(MyEOT: Callable[..., torch.nn.Module], *, model: torch.nn.Module, xe: torch.Tensor,
                 eot_acc: float) -> None:
-    """The learner's EOT wrapper matches ad.EOT on a reseeded randomized squeezer, and the attack through it works."""
+    """The learner's EOT wrapper averages `samples` draws of a reseeded randomized squeezer, and the attack
+    through it works. Any of the usual averages passes: of the log-probabilities (ad.EOT), of the logits
+    (the same class probabilities after a softmax), of the probabilities, or the log of that."""
+    samples = 8
     probe = ad.SqueezedModel(model, ad.RandomBitDepth(3, spread=0.07, seed=7), bpda=True).eval()
+    x = xe[:50]
     with torch.no_grad():
         probe.squeezer.reseed()
-        got = MyEOT(probe, 8)(xe[:50])
+        logits = torch.stack([probe(x) for _ in range(samples)])
         probe.squeezer.reseed()
-        expected = ad.EOT(probe, 8)(xe[:50])
-    require(isinstance(got, torch.Tensor) and got.shape == expected.shape,
-            f"return a tensor of shape {tuple(expected.shape)}")
-    require(torch.allclose(got, expected, atol=1e-5),
-            "your output differs from the mean of `samples` log-softmax outputs, one per call of self.model")
+        with forbid(ad.EOT, why="this exercise asks you to write the average over draws yourself"):
+            got = MyEOT(probe, samples)(x)
+    require(isinstance(got, torch.Tensor) and got.shape == logits.shape[1:],
+            f"return a tensor of shape {tuple(logits.shape[1:])}, one row of class scores per image")
+    got = got.detach().float()
+    mean_log_probs = F.log_softmax(logits, dim=2).mean(0)        # ad.EOT; the mean logits give the same softmax
+    mean_probs = F.softmax(logits, dim=2).mean(0)
+    as_probs = F.softmax(got, dim=1)                              # the class probabilities the output stands for
+    accepted = [torch.allclose(as_probs, F.softmax(mean_log_probs, dim=1), atol=1e-5),   # log-probs or logits
+                torch.allclose(as_probs, mean_probs, atol=1e-5),                         # log of the mean probs
+                torch.allclose(got, mean_probs, atol=1e-5)]                              # the mean probs
+    require(any(accepted), f"your output is not an average over {samples} calls of self.model "
+                           "(of its log-probabilities, its probabilities or its logits)")
     require(eot_acc <= 0.45, f"the randomized defense keeps {eot_acc:.3f} of the digits, expected at most 0.45")
 
 
