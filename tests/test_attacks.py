@@ -511,3 +511,23 @@ def test_the_widget_uses_the_public_checks_only():
     from utils.widgets import attacks as widget_module
 
     assert "attacks._" not in inspect.getsource(widget_module)
+
+
+def test_show_adversarial_scales_the_perturbation_to_what_is_shown():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from utils.widgets.attacks import show_adversarial
+
+    x = np.full((1, 8, 8), 0.5, dtype=np.float32)
+    x_adv = x.copy()
+    x_adv[0, 0, 0] += 0.1
+    x_adv[0, 1, 1] -= 0.05
+    p = np.full(10, 0.1)
+    fig = show_adversarial(x, x_adv, p, p, 3)
+    assert fig.axes[1].images[0].get_clim() == pytest.approx((-0.1, 0.1), abs=1e-6)
+    fig = show_adversarial(x, x_adv, p, p, 3, delta_range=0.3)
+    assert fig.axes[1].images[0].get_clim() == pytest.approx((-0.3, 0.3))
+    plt.close("all")

@@ -125,6 +125,8 @@ def test_decision_boundary_draws_and_checks_shapes():
 
     ax = plots.decision_boundary(proba, X, y, resolution=20, highlight=np.array([True, False, False]))
     assert calls == [(400, 2)] and ax.get_legend() is not None
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1", "poisoned"]
+    assert ax.get_xlabel() and ax.get_ylabel()
     plt.close("all")
     with pytest.raises(ValueError, match=r"decision_boundary: points have shape .*; points must have shape \(n, 2\)"):
         plots.decision_boundary(proba, np.zeros((3, 3)), y)
@@ -161,6 +163,16 @@ def test_threat_model_covers_lessons_01_to_09_with_known_ids():
                                          "number must be one of '01'"):
         threat_model.lesson("10")
     assert threat_model.lesson("04").number == "04"
+
+
+def test_every_owasp_entry_is_covered_by_a_lesson_or_said_not_to_be():
+    mapped = {o for les in threat_model.CURRICULUM for o in les.owasp}
+    assert set(threat_model.OWASP_ML_TOP10) == mapped | set(threat_model.NOT_COVERED)
+    assert not mapped & set(threat_model.NOT_COVERED), "an entry cannot be both covered and not covered"
+    from pathlib import Path
+
+    lesson00 = (Path(__file__).resolve().parent.parent / "notebooks" / "00_orientation_and_threat_model.ipynb").read_text()
+    assert all(o in lesson00 for o in threat_model.NOT_COVERED), "lesson 00 must name what it does not cover"
 
 
 def test_forbid_makes_every_binding_of_a_helper_refuse_and_restores_it(monkeypatch):

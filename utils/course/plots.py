@@ -127,18 +127,20 @@ def decision_boundary(predict_proba: Callable[[np.ndarray], np.ndarray], X: np.n
     ax.contourf(xx, yy, zz, levels=np.arange(n_classes + 1) - 0.5, cmap=cmap, alpha=0.25)
     if n_classes == 2:
         ax.contour(xx, yy, proba[:, 1].reshape(xx.shape), levels=[0.5], colors="k", linewidths=1)
-    ax.scatter(X[:, 0], X[:, 1], c=y, cmap=cmap, vmin=0, vmax=max(n_classes - 1, 1), s=12,
-               edgecolor="k", linewidth=0.3)
+    top = max(n_classes - 1, 1)
+    for c in np.unique(y):  # one scatter a class, so that the legend names the classes
+        ax.scatter(X[y == c, 0], X[y == c, 1], color=cmap(c / top), s=12,
+                   edgecolor="k", linewidth=0.3, label=f"class {c}")
     if highlight is not None:
         h = np.asarray(highlight)
         pts = X[h] if h.dtype != bool else X[h.astype(bool)]
         ax.scatter(pts[:, 0], pts[:, 1], s=60, facecolors="none", edgecolors="black", linewidth=1.2,
                    label=highlight_label)
-        ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=8)
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.set_xlabel("feature 1")
+    ax.set_ylabel("feature 2")
     if title:
         ax.set_title(title)
     return ax

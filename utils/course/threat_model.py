@@ -23,6 +23,12 @@ OWASP_ML_TOP10: dict[str, str] = {
     "ML10": "Model Poisoning",
 }
 
+#: OWASP entries no lesson covers, and why (lesson 00 says so rather than claiming the whole list).
+NOT_COVERED: dict[str, str] = {
+    "ML07": "every model of the course is trained from scratch, so no lesson attacks what a model "
+            "inherits from a pre-trained one (lesson 02's backdoors come closest)",
+}
+
 #: MITRE ATLAS techniques and mitigations cited in the course.
 ATLAS: dict[str, str] = {
     "AML.T0010": "ML Supply Chain Compromise",

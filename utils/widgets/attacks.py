@@ -58,7 +58,7 @@ def fgsm_equation(x, grad_sign, x_adv, pred: int, p: float, pred_adv: int, p_adv
 
 def show_adversarial(x, x_adv, p_clean: np.ndarray, p_adv: np.ndarray, label: int,
                      classes: Sequence[str] | None = None, title: str | None = None,
-                     delta_range: float = 0.3, axes=None):
+                     delta_range: float | None = None, axes=None):
     """An image, its perturbation, the adversarial image and both probability vectors
     (taught in 04_adversarial_examples).
 
@@ -66,7 +66,8 @@ def show_adversarial(x, x_adv, p_clean: np.ndarray, p_adv: np.ndarray, label: in
         x, x_adv: one image each, (1, H, W) or (H, W), in [0, 1].
         p_clean, p_adv: the model's class probabilities for each.
         label: the true class.
-        delta_range: the perturbation's colour scale runs from -delta_range to +delta_range.
+        delta_range: the perturbation's colour scale runs from -delta_range to +delta_range
+            (default: the largest pixel change, so the scale fits the perturbation shown).
         axes: four Axes to draw on (default: a new figure).
     Returns the Figure.
     """
@@ -75,6 +76,10 @@ def show_adversarial(x, x_adv, p_clean: np.ndarray, p_adv: np.ndarray, label: in
     if p_clean.ndim != 1 or p_clean.shape != p_adv.shape:
         v.fail(where, f"p_clean has shape {p_clean.shape} and p_adv {p_adv.shape}",
                "give one probability vector (n_classes,) for each image")
+    if delta_range is None:
+        change = np.abs(np.asarray(x_adv.detach().cpu() if hasattr(x_adv, "detach") else x_adv, dtype=float)
+                        - np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=float))
+        delta_range = max(float(change.max()) if change.size else 0.0, 1e-3)
     delta_range = v.real(delta_range, "delta_range", where, 0.0, open_low=True)
     n = len(p_clean)
     names = list(classes) if classes is not None else [str(i) for i in range(n)]
@@ -167,7 +172,8 @@ def attack_explorer(model, images, labels, attack_fns: dict[str, AttackFn] | Non
         x_adv = x.clone() if e == 0 else attack_fns[name](model, x, y, e).cpu()
         label.value = explain(model, x[0], int(labels[i]), x_adv[0], name, e)
         p_adv = predict_proba(model, x_adv)[0]
-        picture.value = figure_png(show_adversarial(x[0], x_adv[0], p_all[i], p_adv, int(labels[i]), classes))
+        picture.value = figure_png(show_adversarial(x[0], x_adv[0], p_all[i], p_adv, int(labels[i]), classes,
+                                                       delta_range=max(eps_max, 1e-3)))
 
     for w in (attack, slider, digit):
         w.observe(redraw, names="value")
