@@ -168,6 +168,18 @@ def test_gitignore_keeps_build_output_out():
     assert {".venv/", "build/", ".cache/", "__pycache__/"} <= ignored
 
 
+def test_lessons_save_the_state_of_the_widgets_they_show():
+    """Read without a kernel (GitHub, nbviewer), a lesson shows its panels, not VBox(children=...)."""
+    for path in LESSONS:
+        nb = json.loads(path.read_text())
+        shown = {o["data"][notebooks.WIDGET_VIEW]["model_id"] for c in nb["cells"] for o in c.get("outputs", [])
+                 if notebooks.WIDGET_VIEW in o.get("data", {})}
+        if not shown:
+            continue
+        state = nb["metadata"].get("widgets", {}).get(notebooks.WIDGET_STATE, {}).get("state", {})
+        assert shown <= set(state), f"{path.name}: widget outputs without saved state: {sorted(shown - set(state))}"
+
+
 def test_no_check_code_stands_in_a_lab():
     """A lab's checks live in utils.lab_checks: no check function or reference answer in the notebook."""
     import nbformat

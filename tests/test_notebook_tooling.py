@@ -55,6 +55,23 @@ def test_a_solution_without_exercises_is_an_error():
         notebooks.make_lab(new_notebook(cells=[new_code_cell("x = 1")]))
 
 
+def _widget_nb(executed: bool, model_id: str = "m1"):
+    nb = solution_nb()
+    nb.metadata["widgets"] = {notebooks.WIDGET_STATE: {"state": {"m1": {"model_name": "VBoxModel"}},
+                                                       "version_major": 2, "version_minor": 0}}
+    if executed:
+        nb.cells[2].outputs = [new_output("display_data", data={
+            "text/plain": "VBox(...)", notebooks.WIDGET_VIEW: {"model_id": model_id, "version_major": 2}})]
+    return nb
+
+
+def test_clean_keeps_the_widget_state_a_reader_needs_and_only_that():
+    kept = notebooks.clean_notebook(_widget_nb(executed=True))
+    assert kept.metadata["widgets"][notebooks.WIDGET_STATE]["state"] == {"m1": {"model_name": "VBoxModel"}}
+    assert "widgets" not in notebooks.clean_notebook(_widget_nb(executed=False)).metadata  # a lab: no outputs
+    assert "widgets" not in notebooks.clean_notebook(_widget_nb(True, model_id="other")).metadata  # stale state
+
+
 def test_clean_normalizes_counts_and_scrubs_noise():
     nb = solution_nb()
     nb.metadata["widgets"] = {"state": {}}

@@ -41,6 +41,10 @@ LAB_RE = re.compile(r"^\d\d_[a-z0-9]+(_[a-z0-9]+)*_lab\.ipynb$")
 ADDRESS_RE = re.compile(r" at 0x[0-9a-fA-F]+")
 KEEP_CELL_METADATA = ("tags",)
 KEEP_NB_METADATA = ("kernelspec", "language_info")
+#: The saved widget state: kept in an executed notebook, so a reader without a live
+#: kernel (GitHub, nbviewer, JupyterLab before running) sees the panels, not ``VBox(...)``.
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 _CODE_BEGIN = re.compile(r"^(\s*)# BEGIN SOLUTION\s*$")
 _CODE_END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -80,8 +84,10 @@ def _merge_streams(outputs: list) -> list:
 
 def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``nb`` with normalized execution counts, the course kernel
-    (:data:`utils.course.numerics.NOTEBOOK_KERNELSPEC`), and no run metadata, widget state or addresses."""
+    (:data:`utils.course.numerics.NOTEBOOK_KERNELSPEC`), and no run metadata or addresses. The
+    widget state is kept only when the notebook has outputs showing one of its widgets."""
     nb = copy.deepcopy(nb)
+    widget_state = nb.metadata.get("widgets", {}).get(WIDGET_STATE)
     nb.metadata = nbformat.NotebookNode({k: nb.metadata[k] for k in KEEP_NB_METADATA if k in nb.metadata})
     # every course notebook runs in the kernel that carries the pinned numerics
     nb.metadata["kernelspec"] = nbformat.NotebookNode(NOTEBOOK_KERNELSPEC)
@@ -112,6 +118,10 @@ def clean_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 for mime in ("text/plain", "text/html"):
                     if mime in out["data"]:
                         out["data"][mime] = _scrub_text(out["data"][mime])
+    shown = {out["data"][WIDGET_VIEW].get("model_id") for c in nb.cells for out in c.get("outputs", [])
+             if WIDGET_VIEW in out.get("data", {})}
+    if executed and widget_state and shown & set(widget_state.get("state", {})):
+        nb.metadata["widgets"] = nbformat.NotebookNode({WIDGET_STATE: widget_state})
     return nb
 
 
