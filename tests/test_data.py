@@ -39,6 +39,29 @@ def test_moons_and_tabular():
     assert abs(float(t.X_train.mean())) < 0.05  # standardized on the training split
 
 
+def test_moons_sample_is_fresh_seeded_and_from_the_same_distribution():
+    X, y = data.moons_sample(4000, seed=0)
+    assert X.shape == (4000, 2) and X.dtype == np.float32 and y.dtype == np.int64
+    assert np.bincount(y).tolist() == [2000, 2000]
+    X2, y2 = data.moons_sample(4000, seed=0)
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+    assert not np.array_equal(X, data.moons_sample(4000, seed=1)[0])
+    m = data.load("moons", seed=0)
+    split = np.concatenate([m.X_train, m.X_val, m.X_test])
+    # independent of the split's points: none of them is drawn again
+    assert not (np.abs(split[:, None, :] - X[None, :200, :]).sum(-1) < 1e-6).any()
+    # the same distribution: per-class means agree with the split's within sampling error
+    y_split = np.concatenate([m.y_train, m.y_val, m.y_test])
+    for c in (0, 1):
+        assert np.abs(X[y == c].mean(0) - split[y_split == c].mean(0)).max() < 0.1
+
+
+@pytest.mark.parametrize("n, seed, match", [(1, 0, "n = 1"), (10, -1, "seed = -1"), (2.5, 0, "n = 2.5")])
+def test_moons_sample_refuses_bad_arguments(n, seed, match):
+    with pytest.raises(ValueError, match=match):
+        data.moons_sample(n, seed=seed)
+
+
 def test_unknown_name_lists_known_ones():
     with pytest.raises(data.UnknownDatasetError) as err:
         data.load("cifar")

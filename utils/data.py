@@ -196,12 +196,34 @@ def _load_digits(seed: int, val_size: float, test_size: float) -> Dataset:
                  val_size, test_size)
 
 
+MOONS_NOISE = 0.25  # standard deviation of the Gaussian noise of the moons points
+
+
 def _load_moons(seed: int, val_size: float, test_size: float, n_samples: int = 600,
-                noise: float = 0.25) -> Dataset:
+                noise: float = MOONS_NOISE) -> Dataset:
     from sklearn.datasets import make_moons
 
     X, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
     return _make("moons", X, y, ["0", "1"], "points", seed, val_size, test_size, ("x1", "x2"))
+
+
+def moons_sample(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` fresh points ``(X, y)`` of the distribution behind ``load("moons", seed)``.
+
+    The moons are synthetic, so a test set can be as large as a claim needs: the
+    split's 120 test points make one point worth 0.83 accuracy points, too coarse to
+    compare attacks. The points come from their own random stream (derived from
+    ``seed``), independent of the split's 600 points; the same ``n`` and ``seed``
+    give the same points (taught in 01_data_poisoning).
+    """
+    where = "moons_sample"
+    n = v.integer(n, "n", where, 2, 1_000_000)
+    seed = v.integer(seed, "seed", where, 0, 2**32 - 1)
+    from sklearn.datasets import make_moons
+
+    stream = int(np.random.SeedSequence([seed, 0x6D6F6F6E]).generate_state(1)[0])
+    X, y = make_moons(n_samples=n, noise=MOONS_NOISE, random_state=stream)
+    return X.astype(np.float32), y.astype(np.int64)
 
 
 def _load_breast_cancer(seed: int, val_size: float, test_size: float) -> Dataset:
