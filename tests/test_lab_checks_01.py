@@ -222,63 +222,95 @@ def test_exercise_1_deterministic_flips_pass_the_old_rules(ctx):
 # -- exercise 2 ---------------------------------------------------------------
 def flip_nearest_solution(y, proba, rate):
     rows = np.arange(len(y))
-    margin = proba[rows, y] - proba[rows, 1 - y]
+    others = proba.copy()
+    others[rows, y] = -np.inf
+    margin = proba[rows, y] - others.max(axis=1)
     nearest = np.argsort(np.abs(margin), kind="stable")[:round(rate * len(y))]
+    flipped = y.copy()
+    flipped[nearest] = others[nearest].argmax(axis=1)
+    return flipped
+
+
+def flip_nearest_sorted_rows(y, proba, rate):  # correct too: sort each row, pick the best other class
+    order = np.argsort(-proba, axis=1, kind="stable")
+    top, second = order[:, 0], order[:, 1]
+    rival = np.where(top == y, second, top)
+    rows = np.arange(len(y))
+    margin = proba[rows, y] - proba[rows, rival]
+    chosen = sorted(range(len(y)), key=lambda i: (abs(margin[i]), i))[:round(rate * len(y))]
+    flipped = np.array(y, copy=True)
+    flipped[chosen] = rival[chosen]
+    return flipped
+
+
+def flip_nearest_masked(y, proba, rate):  # correct too: a boolean mask and np.where, lexsort
+    mask = np.eye(proba.shape[1], dtype=bool)[y]
+    others = np.where(mask, -1.0, proba)
+    margin = proba[mask] - others.max(axis=1)
+    nearest = np.lexsort((np.arange(len(y)), np.abs(margin)))[:round(rate * len(y))]
+    flipped = y.copy()
+    flipped[nearest] = others.argmax(axis=1)[nearest]
+    return flipped
+
+
+def _flip(y, proba, rate, *, order=None, k=None, new_label=None, rival="others"):
+    """The solution with one part replaced (a plausible mistake)."""
+    rows = np.arange(len(y))
+    others = proba.copy()
+    others[rows, y] = -np.inf
+    if rival == "others":
+        margin = proba[rows, y] - others.max(axis=1)
+    elif rival == "second largest":  # the second largest probability, whatever its class
+        margin = proba[rows, y] - np.sort(proba, axis=1)[:, -2]
+    else:  # "binary": p(1 - y), the lesson's two-class margin
+        margin = proba[rows, y] - proba[rows, np.clip(1 - y, 0, None)]
+    order = order or (lambda m: np.argsort(np.abs(m), kind="stable"))
+    chosen = order(margin)[:round(rate * len(y)) if k is None else k(rate, len(y))]
+    flipped = y.copy()
+    flipped[chosen] = others[chosen].argmax(axis=1) if new_label is None else new_label(y, proba, chosen)
+    return flipped
+
+
+def flip_nearest_binary_only(y, proba, rate):  # the lesson's two-class cell: 1 - y
+    rows = np.arange(len(y))
+    nearest = np.argsort(np.abs(proba[rows, y] - proba[rows, 1 - y] if proba.shape[1] == 2 else
+                                proba[rows, y] - 0.5), kind="stable")[:round(rate * len(y))]
     flipped = y.copy()
     flipped[nearest] = 1 - flipped[nearest]
     return flipped
 
 
-def flip_nearest_half(y, proba, rate):  # |p(class 1) - 1/2| ranks the points the same way
-    order = sorted(range(len(y)), key=lambda i: (abs(proba[i, 1] - 0.5), i))
-    flipped = np.array(y, copy=True)
-    for i in order[:round(rate * len(y))]:
-        flipped[i] = 1 - flipped[i]
-    return flipped
+def flip_nearest_second_largest(y, proba, rate):  # runner-up = the second largest class overall
+    return _flip(y, proba, rate, rival="second largest",
+                 new_label=lambda y, p, c: np.argsort(-p, axis=1, kind="stable")[c, 1])
 
 
-def flip_nearest_lexsort(y, proba, rate):
-    nearest = np.lexsort((np.arange(len(y)), np.abs(proba[:, 0] - proba[:, 1])))[:round(rate * len(y))]
-    flipped = y.copy()
-    flipped[nearest] ^= 1
-    return flipped
+def flip_nearest_next_class(y, proba, rate):  # the right points, but (y + 1) % n as the new label
+    return _flip(y, proba, rate, new_label=lambda y, p, c: (y[c] + 1) % p.shape[1])
 
 
-def _flip_by(order_of, y, proba, rate, k=None):
-    rows = np.arange(len(y))
-    margin = proba[rows, y] - proba[rows, 1 - y]
-    chosen = order_of(margin)[:round(rate * len(y)) if k is None else k(rate, len(y))]
-    flipped = y.copy()
-    flipped[chosen] = 1 - flipped[chosen]
-    return flipped
+def flip_nearest_top_class(y, proba, rate):  # the most probable class overall: often the true one
+    return _flip(y, proba, rate, new_label=lambda y, p, c: p[c].argmax(axis=1))
 
 
 def flip_nearest_farthest(y, proba, rate):
-    return _flip_by(lambda m: np.argsort(-np.abs(m), kind="stable"), y, proba, rate)
+    return _flip(y, proba, rate, order=lambda m: np.argsort(-np.abs(m), kind="stable"))
 
 
 def flip_nearest_signed(y, proba, rate):  # the smallest signed margin: the most misclassified
-    return _flip_by(lambda m: np.argsort(m, kind="stable"), y, proba, rate)
+    return _flip(y, proba, rate, order=lambda m: np.argsort(m, kind="stable"))
 
 
 def flip_nearest_unstable(y, proba, rate):
-    return _flip_by(lambda m: np.argsort(np.abs(m)), y, proba, rate)
+    return _flip(y, proba, rate, order=lambda m: np.argsort(np.abs(m)))
 
 
 def flip_nearest_last_index(y, proba, rate):  # ties to the larger index
-    return _flip_by(lambda m: np.lexsort((-np.arange(len(m)), np.abs(m))), y, proba, rate)
+    return _flip(y, proba, rate, order=lambda m: np.lexsort((-np.arange(len(m)), np.abs(m))))
 
 
 def flip_nearest_truncates(y, proba, rate):
-    return _flip_by(lambda m: np.argsort(np.abs(m), kind="stable"), y, proba, rate, k=lambda r, n: int(r * n))
-
-
-def flip_nearest_sets_one(y, proba, rate):  # sets label 1 instead of swapping
-    rows = np.arange(len(y))
-    nearest = np.argsort(np.abs(proba[rows, y] - proba[rows, 1 - y]), kind="stable")[:round(rate * len(y))]
-    flipped = y.copy()
-    flipped[nearest] = 1
-    return flipped
+    return _flip(y, proba, rate, k=lambda r, n: int(r * n))
 
 
 def flip_nearest_in_place(y, proba, rate):
@@ -289,7 +321,7 @@ def flip_nearest_in_place(y, proba, rate):
 
 def flip_nearest_indices(y, proba, rate):  # returns the indices, not the labels
     rows = np.arange(len(y))
-    return np.argsort(np.abs(proba[rows, y] - proba[rows, 1 - y]), kind="stable")[:round(rate * len(y))]
+    return np.argsort(np.abs(proba[rows, y] - np.sort(proba, axis=1)[:, -2]), kind="stable")[:round(rate * len(y))]
 
 
 def flip_nearest_library(y, proba, rate):
@@ -299,35 +331,52 @@ def flip_nearest_library(y, proba, rate):
 def flip_nearest_margins_helper(y, proba, rate):
     nearest = np.argsort(np.abs(poisoning.margins(proba, y)), kind="stable")[:round(rate * len(y))]
     flipped = y.copy()
-    flipped[nearest] = 1 - flipped[nearest]
+    flipped[nearest] = poisoning.runner_up(proba, y)[nearest]
     return flipped
 
 
-@pytest.mark.parametrize("variant", [flip_nearest_solution, flip_nearest_half, flip_nearest_lexsort],
-                         ids=["solution", "|p1 - 1/2| with a sorted key", "lexsort on |p0 - p1|, xor"])
+def _ex2(ctx):
+    return dict(moons=ctx["moons"], moons_proba=ctx["moons_proba"], ds=ctx["ds"], digit_proba=ctx["digit_proba"])
+
+
+@pytest.mark.parametrize("variant", [flip_nearest_solution, flip_nearest_sorted_rows, flip_nearest_masked],
+                         ids=["solution", "rows sorted, rival = top or second, sorted key",
+                              "one-hot mask and np.where, lexsort"])
 def test_exercise_2_passes(ctx, capsys, variant):
-    _passes(capsys, 2, variant, moons=ctx["moons"], moons_proba=ctx["moons_proba"])
+    _passes(capsys, 2, variant, **_ex2(ctx))
 
 
 @pytest.mark.parametrize("wrong, why", [
     (lambda y, proba, rate: y.copy(), "changes 0 labels"),
+    (flip_nearest_binary_only, "the digits (10 classes)"),
+    (flip_nearest_second_largest, "should change"),
+    (flip_nearest_next_class, "runner-up class"),
+    (flip_nearest_top_class, "changes"),
     (flip_nearest_farthest, "smallest |margin|"),
     (flip_nearest_signed, "smallest |margin|"),
     (flip_nearest_unstable, "smaller index goes first"),
     (flip_nearest_last_index, "smaller index goes first"),
     (flip_nearest_truncates, "30 points"),
-    (flip_nearest_sets_one, "labels; round"),
     (flip_nearest_in_place, "changed its input y"),
     (flip_nearest_indices, "should return"),
     (flip_nearest_library, "your code calls utils.attacks.poisoning.flip_labels"),
     (flip_nearest_margins_helper, "your code calls utils.attacks.poisoning.margins"),
-], ids=["the stub", "farthest from the boundary", "smallest signed margin", "default (unstable) argsort",
-        "ties to the larger index", "int() instead of round()", "sets label 1 instead of swapping",
+], ids=["the stub", "two classes only (1 - y)", "runner-up = second largest overall", "new label (y + 1) % n",
+        "new label = the top class", "farthest from the boundary", "smallest signed margin",
+        "default (unstable) argsort", "ties to the larger index", "int() instead of round()",
         "modifies y in place", "returns the indices", "poisoning.flip_labels", "poisoning.margins"])
 def test_exercise_2_rejects(ctx, capsys, wrong, why):
-    out = _fails(capsys, 2, wrong, moons=ctx["moons"], moons_proba=ctx["moons_proba"])
+    out = _fails(capsys, 2, wrong, **_ex2(ctx))
     assert why in out
     assert "differ" not in out  # no count of wrong labels to hill-climb on
+
+
+def test_exercise_2_wrong_answers_pass_on_the_moons_alone(ctx):
+    """The two-class mistakes are right on the moons: only the multi-class cases catch them."""
+    y, p = ctx["moons"].y_train, ctx["moons_proba"]
+    want = poisoning.flip_labels(y, 0.2, "boundary", proba=p)[0]
+    for wrong in (flip_nearest_binary_only, flip_nearest_next_class):
+        assert np.array_equal(wrong(y.copy(), p, 0.2), want)
 
 
 # -- exercise 3 ---------------------------------------------------------------

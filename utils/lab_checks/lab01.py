@@ -128,30 +128,52 @@ def _odd_case() -> tuple[np.ndarray, np.ndarray]:
     return rng.integers(0, 2, 30), np.stack([1 - p1, p1], axis=1)
 
 
-def _exercise_2(flip_nearest: Callable[..., Any], *, moons: Any, moons_proba: np.ndarray) -> None:
-    """Targeted flips: the same labels as poisoning.flip_labels(..., "boundary"), ties to the smaller index."""
+def _misclassified_case() -> tuple[np.ndarray, np.ndarray]:
+    """120 points of 4 classes, most of them misclassified: there the runner-up of the true
+    class is the top class, not the second largest probability, and the margin is negative."""
+    rng = np.random.default_rng(9)
+    proba = rng.dirichlet(np.ones(4), size=120)
+    return rng.integers(0, 4, 120), proba
+
+
+def _exercise_2(flip_nearest: Callable[..., Any], *, moons: Any, moons_proba: np.ndarray, ds: Any,
+                digit_proba: np.ndarray) -> None:
+    """Flips nearest the boundary, for any number of classes: the same labels as
+    poisoning.flip_labels(..., "boundary"): the round(rate * n) points of smallest
+    |p(true) - max p(other)|, ties to the smaller index, each to its runner-up class."""
     require(not _is_helper(flip_nearest, _MARGIN_HELPERS), "flip_nearest is poisoning's own function: write it yourself")
     tied_y, tied_p = _tied_case()
     odd_y, odd_p = _odd_case()
+    mis_y, mis_p = _misclassified_case()
     cases = [(f"the moons, rate {r}", np.asarray(moons.y_train), np.asarray(moons_proba), r) for r in (0.05, 0.2)]
     cases += [("200 points with tied margins, rate 0.3", tied_y, tied_p, 0.3),
               ("30 points, rate 0.05", odd_y, odd_p, 0.05)]
+    cases += [(f"the digits (10 classes), rate {r}", np.asarray(ds.y_train), np.asarray(digit_proba), r)
+              for r in (0.05, 0.2)]
+    cases += [("120 points of 4 classes, most misclassified, rate 0.25", mis_y, mis_p, 0.25)]
     expected = [poisoning.flip_labels(y, r, "boundary", proba=p)[0] for _, y, p, r in cases]
     with forbid(*_MARGIN_HELPERS, why="this exercise asks you to compute the margins and flips yourself"):
         for (name, y, proba, rate), want in zip(cases, expected):
+            n_classes = proba.shape[1]
             y_given = y.copy()
             mine = np.asarray(flip_nearest(y_given, proba.copy(), rate))
             require(np.array_equal(y_given, y), f"flip_nearest changed its input y ({name}): work on a copy")
             require(mine.shape == y.shape, f"flip_nearest should return {len(y)} labels ({name}), "
                                            f"got shape {mine.shape}")
-            require(np.isin(mine, (0, 1)).all(), f"the labels should stay 0 or 1 ({name})")
+            require(np.isin(mine, np.arange(n_classes)).all(),
+                    f"the labels should stay classes 0-{n_classes - 1} ({name})")
             k = round(rate * len(y))
             changed = int((mine != y).sum())
             require(changed == k, f"{name}: flip_nearest changes {changed} labels; "
                                   f"round(rate * len(y)) = {k} should change")
-            require(np.array_equal(mine, want),
+            require(np.array_equal(mine != y, want != y),
                     f"{name}: the flipped points are not the {k} with the smallest |margin|"
-                    + (" (on equal |margin|, the smaller index goes first)" if "tied" in name else ""))
+                    + (" (on equal |margin|, the smaller index goes first)" if "tied" in name else "")
+                    + (" (the margin compares the true class with the most probable *other* class)"
+                       if n_classes > 2 else ""))
+            require(np.array_equal(mine, want),
+                    f"{name}: some flipped points do not get their runner-up class (the most probable "
+                    f"class other than the true one)")
 
 
 # --------------------------------------------------------------------------- exercise 3
@@ -228,7 +250,7 @@ def _exercise_4(recall_drop: Any, worst_class: Any, flipped_per_class: Any, *, d
 
 check = Checker("lab01", {
     1: ("random flips", _exercise_1),
-    2: ("targeted flips", _exercise_2),
+    2: ("boundary flips", _exercise_2),
     3: ("smallest costly rate", _exercise_3),
     4: ("which classes suffer", _exercise_4),
 })
