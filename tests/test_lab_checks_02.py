@@ -265,3 +265,79 @@ def test_exercise_3_full_sweep(capsys, lab, asrs):
         sweep[k] = np.float32(poisoning.evaluate_backdoor(model, ds.X_test, ds.y_test, attack.trigger,
                                                           attack.target)["asr"])
     _passes(capsys, 3, min(k for k in COUNTS if sweep[k] >= 0.95), sweep=sweep, **_ctx(lab))
+
+
+# --------------------------------------------------------------------------- exercise 4
+
+
+def scanner(rows=range(6), cols=range(6), pattern="checker", score="asr", swap=False, target_rule="scan"):
+    """find_trigger of the exercise (the defaults) or with one slip."""
+    def find(model, X, y):
+        best, found = -1.0, None
+        for row in rows:
+            for col in cols:
+                preds = training.predict(model, poisoning.apply_trigger(X, poisoning.Trigger(3, row, col, pattern)))
+                for target in range(10):
+                    if score == "asr":
+                        s = (preds[y != target] == target).mean()
+                    else:  # every image, those of the target class too
+                        s = (preds == target).mean()
+                    if s > best:
+                        best, found = s, (row, col, target)
+        row, col, target = found
+        if target_rule == "clean mode":
+            target = int(np.bincount(training.predict(model, X)).argmax())
+        return (col, row, target) if swap else (row, col, target)
+    return find
+
+
+def find_by_flips(model, X, y):
+    """Right: the place where the most predictions change, its target the most common new prediction;
+    numpy integers in the tuple."""
+    clean = training.predict(model, X)
+    scores = {}
+    for row in range(6):
+        for col in range(6):
+            preds = training.predict(model, stamp_solution(X, 3, row, col))
+            scores[row, col] = ((preds != clean).mean(), preds)
+    (row, col), (_, preds) = max(scores.items(), key=lambda kv: kv[1][0])
+    return np.int64(row), np.int64(col), np.int64(np.bincount(preds[clean != preds]).argmax())
+
+
+def cheat(model, X, y):
+    spec = lab02._hidden_spec(0, 0)
+    return spec.trigger.row, spec.trigger.col, spec.target
+
+
+@pytest.mark.parametrize("answer, ok, says", [
+    (lambda model, X, y: None, False, "should return a tuple"),
+    (scanner(), True, ""),
+    (scanner(score="all"), True, ""),
+    (find_by_flips, True, ""),
+    (scanner(rows=[0], cols=[0]), False, "is not where the trigger sits"),
+    (scanner(rows=range(5), cols=range(5)), False, "is not where the trigger sits"),
+    (scanner(swap=True), False, "is not where the trigger sits"),
+    (scanner(target_rule="clean mode"), False, "is not the class"),
+    (lambda model, X, y: (4, 5), False, "should return a tuple"),
+    (cheat, False, "not from the check"),
+], ids=["stub", "solution", "variant: share of all images, the target class's own too",
+        "variant: the place that changes most predictions", "only the top-left corner",
+        "range(5): the last row and column never tried", "(col, row) swapped",
+        "target: the most common prediction on clean images",
+        "(row, col) without the target", "reads the check's hidden spec"])
+def test_exercise_4(lab, capsys, answer, ok, says):
+    ok_, out = _run(capsys, 4, answer, ds=lab["ds"], seed=0)
+    assert ok_ is ok and (PASS_MARK in out if ok else FAIL_MARK in out and says in out), out
+
+
+def test_exercise_4_hidden_backdoors_differ_and_work(lab):
+    """The two hidden backdoors sit at different places with different targets, off the diagonal (so a
+    (col, row) slip is wrong), one of them in the last row or column; each reaches an ASR above 0.9."""
+    ds = lab["ds"]
+    specs = [lab02._hidden_spec(0, w) for w in (0, 1)]
+    places = [(s.trigger.row, s.trigger.col) for s in specs]
+    assert places[0] != places[1] and specs[0].target != specs[1].target
+    assert all(r != c for r, c in places) and 5 in places[0]
+    for w, s in enumerate(specs):
+        model = lab02.suspect_model(ds, 0, w)
+        assert poisoning.evaluate_backdoor(model, ds.X_val, ds.y_val, s.trigger, s.target)["asr"] > 0.9

@@ -312,23 +312,44 @@ def choose(calibrate, stop=lambda power: power >= TARGET, **kw):
     return w, threshold, power
 
 
+def calibrate_with(method="higher", q=None, strict=True):
+    """calibrate(null, shifted, budget) of the exercise (the defaults) or with one slip."""
+    def calibrate(null, shifted, budget):
+        threshold = np.quantile(null, 1 - budget if q is None else q(budget), method=method)
+        return threshold, np.mean(shifted > threshold if strict else shifted >= threshold)
+    return calibrate
+
+
+def calibrate_sorted(null, shifted, budget):
+    """Right: the quantile by hand (the value at rank ceil((n - 1) (1 - budget)) of the sorted null), numpy
+    numbers, the power as a count over the length."""
+    ranked = np.sort(null)
+    threshold = ranked[int(np.ceil((len(ranked) - 1) * (1 - budget) - 1e-12))]
+    return threshold, np.count_nonzero(shifted > threshold) / len(shifted)
+
+
+RIGHT = calibrate_with()
 EX2 = {
-    "stub": lambda c: (None, None, None),
-    "solution": lambda c: choose(c),
-    "variant: a Python int and floats": lambda c: (lambda w, t, p: (int(w), float(t), float(p)))(*choose(c)),
-    "first candidate, no power check": lambda c: (CANDIDATES[0], *c(CANDIDATES[0])),
-    "the threshold by the default (linear) quantile": lambda c: choose(c, method="linear"),
-    "the budget quantile instead of 1 - budget": lambda c: choose(c, q=BUDGET),
-    "null windows with the shifted windows' seeds": lambda c: choose(c, null_seed=2000),
-    "the threshold of the window before the chosen one": lambda c: (
-        lambda w, t, p: (w, c(CANDIDATES[CANDIDATES.index(w) - 1])[0], p))(*choose(c)),
-    "the power in percent": lambda c: (lambda w, t, p: (w, t, 100 * p))(*choose(c)),
-    "a window one step too short, with its own threshold and power": lambda c: (
-        lambda w: (w, *c(w)))(CANDIDATES[CANDIDATES.index(choose(c)[0]) - 1]),
+    "stub": lambda c: ((lambda null, shifted, budget: (None, None)), None, None, None),
+    "solution": lambda c: (RIGHT, *choose(c)),
+    "variant: a Python int and floats": lambda c: (RIGHT, *(lambda w, t, p: (int(w), float(t), float(p)))(*choose(c))),
+    "variant: the quantile by hand": lambda c: (calibrate_sorted, *choose(c)),
+    "first candidate, no power check": lambda c: (RIGHT, CANDIDATES[0], *c(CANDIDATES[0])),
+    "the threshold by the default (linear) quantile": lambda c: (calibrate_with("linear"), *choose(c, method="linear")),
+    "the budget quantile instead of 1 - budget": lambda c: (calibrate_with(q=lambda b: b), *choose(c, q=BUDGET)),
+    ">= instead of > in the power": lambda c: (calibrate_with(strict=False), *choose(c, strict=False)),
+    "null windows with the shifted windows' seeds": lambda c: (RIGHT, *choose(c, null_seed=2000)),
+    "the threshold of the window before the chosen one": lambda c: (RIGHT, *(
+        lambda w, t, p: (w, c(CANDIDATES[CANDIDATES.index(w) - 1])[0], p))(*choose(c))),
+    "the power in percent": lambda c: (RIGHT, *(lambda w, t, p: (w, t, 100 * p))(*choose(c))),
+    "a window one step too short, with its own threshold and power": lambda c: (RIGHT, *(
+        lambda w: (w, *c(w)))(CANDIDATES[CANDIDATES.index(choose(c)[0]) - 1])),
 }
-EX2_SAYS = {"stub": "set chosen_window", "first candidate, no power check": "is not the first candidate",
+EX2_SAYS = {"stub": "should be a number", "first candidate, no power check": "is not the first candidate",
             "a window one step too short, with its own threshold and power": "is not the first candidate",
-            "the power in percent": "chosen_power"}
+            "the power in percent": "chosen_power", ">= instead of > in the power": "the power of calibrate",
+            "the threshold by the default (linear) quantile": "the threshold of calibrate",
+            "the budget quantile instead of 1 - budget": "the threshold of calibrate"}
 
 
 @pytest.mark.parametrize("name", list(EX2))
@@ -338,9 +359,17 @@ def test_exercise_2(budget, capsys, name):
     _judge(capsys, 2, answer, ok, EX2_SAYS.get(name, "chosen_threshold"), **budget.ctx)
 
 
+def test_exercise_2_ties_matter_only_in_the_made_up_cases(budget):
+    """At seed 0 the lab's windows give '>=' the same chosen numbers as '>' (hence the made-up cases), and
+    each made-up case but the distinct one has a shifted value exactly at the threshold."""
+    assert choose(budget.calibrate) == choose(budget.calibrate, strict=False)
+    cases = lab08._calibrate_cases(BUDGET)
+    assert sum(RIGHT(n, s, b)[1] != calibrate_with(strict=False)(n, s, b)[1] for _, n, s, b in cases) >= 3
+
+
 def test_exercise_2_message_does_not_leak(budget, capsys):
     w, threshold, power = choose(budget.calibrate)
-    _, out = _run(capsys, 2, w, threshold + 0.01, power, **budget.ctx)
+    _, out = _run(capsys, 2, RIGHT, w, threshold + 0.01, power, **budget.ctx)
     assert f"{threshold:.4f}" not in out and f"{threshold:.3f}" not in out, out
     assert "expected" not in out, out
 
@@ -529,3 +558,193 @@ def alert_times_100(result, start, end, time):
 def test_exercise_4(lab, capsys, answer, ok, says):
     _judge(capsys, 4, (answer,), ok, says, api=lab.api, P_ref=lab.P_ref, X_pool=lab.X_pool, y_pool=lab.y_pool,
            window=WINDOW, alpha=ALPHA)
+
+
+# --------------------------------------------------------------------------- exercises 5 and 6
+
+
+@pytest.fixture(scope="module")
+def sybil(lab):
+    """The context of exercises 5 and 6, and the thief of log A."""
+    utils.setup(0, plots=False)
+    ds = data.load("digits", seed=0)
+    rng = np.random.default_rng(0)
+    X_ref = ds.X_val[np.sort(rng.choice(len(ds.X_val), 200, replace=False))]
+    thief = str(lab.log_a["client"][lab.truth_a == "extraction"].iloc[0])
+    ctx = dict(X_pool=lab.X_pool, y_pool=lab.y_pool, X_ref=X_ref, novel_threshold=lab.novel_threshold, seed=0)
+    return types.SimpleNamespace(ctx=ctx, thief=thief, t=lab.novel_threshold)
+
+
+def deal(log, thief, k, t, order="novel first", name="sybil", start=0):
+    """The thief's requests dealt to k ids: novel ones first, in time order, or in contiguous blocks."""
+    out = log.copy()
+    rows = out.index[out["client"] == thief]
+    novel = (out.loc[rows, "novelty"] > t).to_numpy()
+    if order == "novel first":
+        rows = list(rows[novel]) + list(rows[~novel])
+        ids = [f"{thief}-{name}{start + i % k}" for i in range(len(rows))]
+    elif order == "time":
+        ids = [f"{thief}-{name}{start + i % k}" for i in range(len(rows))]
+    else:  # blocks
+        ids = [f"{thief}-{name}{start + i * k // len(rows)}" for i in range(len(rows))]
+    out.loc[list(rows), "client"] = ids
+    return out
+
+
+def fewest(t, order="novel first", minus=0, **kw):
+    def attack(log, thief):
+        for k in range(1, (log["client"] == thief).sum() + 1):
+            out = deal(log, thief, k, t, order, **kw)
+            if not lab08._flagged(out, t) - set(log["client"]):
+                return deal(log, thief, max(1, k - minus), t, order, **kw)
+    return attack
+
+
+def keep_own_id(t):
+    def attack(log, thief):
+        out = fewest(t)(log, thief)
+        out.loc[out["client"] == f"{thief}-sybil0", "client"] = thief
+        return out
+    return attack
+
+
+def to_honest_ids(t):
+    def attack(log, thief):
+        out = fewest(t)(log, thief)
+        honest = sorted(set(log["client"]) - {thief})
+        for i, c in enumerate(sorted(set(out["client"]) - set(log["client"]))):
+            out.loc[out["client"] == c, "client"] = honest[i % len(honest)]
+        return out
+    return attack
+
+
+def drop_novel(t):
+    def attack(log, thief):
+        return log[~((log["client"] == thief) & (log["novelty"] > t))].copy()
+    return attack
+
+
+def shuffled_novel(t):
+    """Right: novel requests dealt in a random order, other names, plain loop."""
+    def attack(log, thief):
+        rng = np.random.default_rng(5)
+        rows = log.index[log["client"] == thief]
+        novel = [r for r in rows if log.at[r, "novelty"] > t]
+        plain = [r for r in rows if log.at[r, "novelty"] <= t]
+        order = list(rng.permutation(novel)) + list(rng.permutation(plain))
+        k = 0
+        while True:
+            k += 1
+            out = log.copy()
+            for i, r in enumerate(order):
+                out.at[r, "client"] = f"acct{i % k:03d}"
+            if not lab08._flagged(out, t) & {f"acct{j:03d}" for j in range(k)}:
+                return out
+    return attack
+
+
+EX5 = {
+    "stub": (lambda t: lambda log, thief: log.copy(), "still sends requests"),
+    "solution": (lambda t: fewest(t), ""),
+    "variant: a random deal of the novel requests, other ids": (shuffled_novel, ""),
+    "one new id per request": (lambda t: lambda log, thief: deal(log, thief, 10 ** 6, t), "fewer do too"),
+    "contiguous blocks of the thief's requests": (lambda t: fewest(t, "blocks"), "fewer do too"),
+    "an even deal over one id fewer than needed": (lambda t: fewest(t, minus=1), "still flags"),
+    "five ids, always": (lambda t: lambda log, thief: deal(log, thief, 5, t), "still flags"),
+    "the thief keeps its own id for one share": (keep_own_id, "own id"),
+    "the requests moved to honest clients' ids": (to_honest_ids, "already were clients"),
+    "the novel requests dropped": (drop_novel, "keep every request"),
+}
+
+
+@pytest.mark.parametrize("name", list(EX5))
+def test_exercise_5(lab, sybil, capsys, name):
+    make, says = EX5[name]
+    ok = name == "solution" or name.startswith("variant")
+    _judge(capsys, 5, (make(sybil.t),), ok, says, log_a=lab.log_a, truth_a=lab.truth_a, **sybil.ctx)
+
+
+def test_exercise_5_the_even_deal_escapes_where_the_thief_was_caught(lab, sybil):
+    """The premise: Ex3's test flags the thief of log A, and flags none of the even deal's ids."""
+    t = sybil.t
+    assert lab08._flagged(lab.log_a, t) == {sybil.thief}
+    k = lab08._fewest_even(lab.log_a, sybil.thief, t)
+    assert 2 <= k < (lab.log_a["client"] == sybil.thief).sum()
+    assert not lab08._flagged(lab08._even_deal(lab.log_a, sybil.thief, k, t), t) - set(lab.log_a["client"])
+
+
+def group_test(t, few=lab08.FEW, against="rest", alternative="greater", name="novel", group="small"):
+    """The exercise's group test and plausible wrong ones."""
+    def find(log):
+        agg = log.assign(novel=log["novelty"] > t).groupby("client")["novel"].agg(["sum", "size"])
+        small = (agg["size"] < few) if group == "small" else (agg["sum"] > 0)
+        if not small.any() or small.all():
+            return set()
+        a, b = agg[small], agg[~small]
+        if against == "rest":
+            p = scipy.stats.fisher_exact([[a["sum"].sum(), a["size"].sum() - a["sum"].sum()],
+                                          [b["sum"].sum(), b["size"].sum() - b["sum"].sum()]],
+                                         alternative=alternative).pvalue
+        elif against == "1%":
+            p = scipy.stats.binomtest(int(a["sum"].sum()), int(a["size"].sum()), 0.01, alternative="greater").pvalue
+        else:  # no test
+            p = 0.0
+        if p >= 0.01:
+            return set()
+        return set(a.index[a["sum"] > 0]) if name == "novel" else set(a.index)
+    return find
+
+
+def group_hypergeom(t):
+    """Right: the one-sided Fisher p-value as a hypergeometric tail, the small accounts by value_counts."""
+    def find(log):
+        sizes = log["client"].value_counts()
+        small = set(sizes.index[sizes < 10])
+        if not small or len(small) == len(sizes):
+            return frozenset()
+        novel = log["novelty"] > t
+        in_small = log["client"].isin(small)
+        k, n_small, n_novel = int((novel & in_small).sum()), int(in_small.sum()), int(novel.sum())
+        p = scipy.stats.hypergeom.sf(k - 1, len(log), n_novel, n_small)
+        return frozenset(log["client"][novel & in_small]) if p < 0.01 else frozenset()
+    return find
+
+
+EX6 = {
+    "stub": (lambda t: lambda log: set(), "were not found"),
+    "solution": (lambda t: group_test(t), ""),
+    "variant: a hypergeometric tail, a frozenset": (group_hypergeom, ""),
+    "the per-client test of exercise 3": (lambda t: make_finder(t), "were not found"),
+    "every small account with a novel request, no group test": (lambda t: group_test(t, against="none"), "names"),
+    "the small accounts against the expected 1%": (lambda t: group_test(t, against="1%"), "names"),
+    "a two-sided Fisher test": (lambda t: group_test(t, alternative="two-sided"), "names"),
+    "every small account named": (lambda t: group_test(t, name="all"), "names"),
+    "small as at most 10 requests": (lambda t: group_test(t, few=lab08.FEW + 1), "names"),
+    "the group of clients with a novel request": (lambda t: group_test(t, group="novel"), "accused"),
+    "a list instead of a set": (lambda t: lambda log: sorted(group_test(t)(log)), "return a set"),
+}
+
+
+@pytest.mark.parametrize("name", list(EX6))
+def test_exercise_6(sybil, capsys, name):
+    make, says = EX6[name]
+    ok = name == "solution" or name.startswith("variant")
+    _judge(capsys, 6, (make(sybil.t),), ok, says, **sybil.ctx)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_exercise_6_the_group_test_separates_sybils_from_honest_clients(seed):
+    """On the check's attacked logs the group test names exactly the Sybils, on honest logs nobody (two data
+    seeds; the seeds 0-9 run of the lab covers the rest)."""
+    utils.setup(seed, plots=False)
+    ds = data.load("digits", seed=seed)
+    rng = np.random.default_rng(seed)
+    ref_idx = np.sort(rng.choice(len(ds.X_val), 200, replace=False))
+    rest = np.setdiff1d(np.arange(len(ds.X_val)), ref_idx)
+    X_ref = ds.X_val[ref_idx]
+    X_pool, y_pool = np.concatenate([ds.X_test, ds.X_val[rest]]), np.concatenate([ds.y_test, ds.y_val[rest]])
+    t = metrics.threshold_at_fpr(mon.reference_novelty(X_ref), 0.01)
+    for _, log, thief in lab08._sybil_logs(X_pool, y_pool, X_ref, seed):
+        attacked = lab08._even_deal(log, thief, lab08._fewest_even(log, thief, t), t)
+        assert lab08._group_flagged(attacked, t) == set(attacked["client"]) - set(log["client"])
+        assert lab08._group_flagged(log, t) == set()

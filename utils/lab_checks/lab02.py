@@ -84,8 +84,56 @@ def _exercise_3(smallest_count: Any, *, sweep: Any, ds: Any, attack: Any, sweep_
             f"smallest_count is not the first count whose ASR in your sweep reaches {BAR}")
 
 
+# --------------------------------------------------------------------------- exercise 4
+
+#: Where the hidden triggers of exercise 4 may sit: along the bottom or right edge (first model) and
+#: along the top or left edge (second), never on the diagonal, where the pen strokes are rare enough
+#: for a 3×3 trigger to take hold at 5% poison.
+_EDGES = ([(r, c) for r in range(6) for c in range(6) if (r == 5 or c == 5) and r != c],
+          [(r, c) for r in range(6) for c in range(6) if (r == 0 or c == 0) and r != c])
+
+
+def _hidden_spec(seed: int, which: int) -> poisoning.BackdoorSpec:
+    """The hidden backdoor of exercise 4 (``which`` 0: the lab's suspect, 1: the check's second model):
+    a 3×3 checkerboard at a position and target drawn from the seed."""
+    rng = np.random.default_rng([seed, 4])
+    first, second = rng.integers(len(_EDGES[0])), rng.integers(len(_EDGES[1]))
+    targets = rng.permutation(10)[:2]
+    row, col = _EDGES[which][(first, second)[which]]
+    return poisoning.BackdoorSpec(poisoning.Trigger(3, int(row), int(col), pattern="checker"),
+                                  int(targets[which]), 0.05, seed=seed)
+
+
+def suspect_model(ds: Any, seed: int, which: int = 0):
+    """The backdoored MLP of exercise 4 (20 epochs, trained once and then loaded from the cache); where
+    its trigger sits and which class it sends images to is for the learner to find."""
+    spec = _hidden_spec(seed, which)
+    X, y, _ = spec.poison(ds.X_train, ds.y_train)
+    return training.fit(training.preset("mlp", epochs=20, seed=seed), X, y, ds.n_classes)
+
+
+def _exercise_4(find_trigger: Callable[..., Any], *, ds: Any, seed: int) -> None:
+    """``find_trigger`` returns the hidden (row, col, target) of the lab's suspect model and of a second
+    model backdoored along other edges, on the validation images."""
+    for which, name in [(0, "the lab's suspect"), (1, "the check's second suspect (another place and target)")]:
+        spec = _hidden_spec(seed, which)
+        model = suspect_model(ds, seed, which)
+        with forbid(_hidden_spec, why="find the trigger from the model's answers, not from the check"):
+            out = find_trigger(model, ds.X_val.copy(), ds.y_val.copy())
+        require(isinstance(out, tuple) and len(out) == 3,
+                f"find_trigger should return a tuple (row, col, target), got {out!r}")
+        try:
+            row, col, target = (int(x) for x in out)
+        except (TypeError, ValueError):
+            raise NotSolved(f"find_trigger should return three integers, got {out!r}") from None
+        require((row, col) == (spec.trigger.row, spec.trigger.col),
+                f"on {name}: ({row}, {col}) is not where the trigger sits")
+        require(target == spec.target, f"on {name}: {target} is not the class the trigger sends images to")
+
+
 check = Checker("lab02", {
     1: ("the trigger", _exercise_1),
     2: ("attack success rate", _exercise_2),
     3: ("smallest poison count", _exercise_3),
+    4: ("find the trigger", _exercise_4),
 })

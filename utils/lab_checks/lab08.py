@@ -112,9 +112,36 @@ def _calibration(max_d: Callable, X_pool: np.ndarray, y_pool: np.ndarray, w: int
     return threshold, float(np.mean(shifted > threshold))
 
 
-def _exercise_2(chosen_window: Any, chosen_threshold: Any, chosen_power: Any, *, max_d: Callable,
-                X_pool: np.ndarray, y_pool: np.ndarray, candidates: tuple, budget: float, target: float) -> None:
-    """The threshold and power of the chosen window by the same simulation, then the window itself."""
+def _calibrate_cases(budget: float) -> list[tuple[str, np.ndarray, np.ndarray, float]]:
+    """Made-up statistics, on a grid as KS statistics are, with shifted values exactly at the threshold:
+    (what, null, shifted, budget)."""
+    rng = np.random.default_rng(4)
+    grid = rng.integers(10, 60, size=100) / 200
+    at = np.quantile(grid, 1 - budget, method="higher")
+    return [
+        ("100 null values on a grid of 1/200, shifted values at and around the threshold", grid,
+         np.concatenate([np.full(7, at), at + rng.integers(-5, 6, size=43) / 200]), budget),
+        ("60 null values 1 … 60, 40 shifted ones 50 … 89", np.arange(1.0, 61.0), np.arange(50.0, 90.0), 0.05),
+        ("every shifted value equal to the threshold", grid, np.full(30, at), budget),
+        ("20 distinct null values, a 10% budget", rng.permutation(np.arange(20) / 40), np.arange(10, 30) / 40, 0.1),
+    ]
+
+
+def _exercise_2(calibrate: Callable, chosen_window: Any, chosen_threshold: Any, chosen_power: Any, *,
+                max_d: Callable, X_pool: np.ndarray, y_pool: np.ndarray, candidates: tuple, budget: float,
+                target: float) -> None:
+    """calibrate on made-up statistics with ties at the threshold (where "exceed" and "reach" differ),
+    then the threshold and power of the chosen window by the same simulation, then the window itself."""
+    require(callable(calibrate), "calibrate should be a function (null, shifted, budget) -> (threshold, power)")
+    for what, null, shifted, b in _calibrate_cases(budget):
+        out = calibrate(null.copy(), shifted.copy(), b)
+        require(isinstance(out, tuple) and len(out) == 2,
+                f"calibrate should return a tuple (threshold, power), got {out!r}")
+        threshold = float(np.quantile(null, 1 - b, method="higher"))
+        _same(f"the threshold of calibrate on {what}", out[0], threshold, 1e-12,
+              f"it is not the {1 - b:.0%} quantile (method='higher') of the null values")
+        _same(f"the power of calibrate on {what}", out[1], float(np.mean(shifted > threshold)), 1e-12,
+              "it is not the share of the shifted values that exceed the threshold")
     require(chosen_window is not None and chosen_threshold is not None and chosen_power is not None,
             "set chosen_window, chosen_threshold and chosen_power")
     require(chosen_window in candidates, f"chosen_window should be one of {candidates}, got {chosen_window!r}")
@@ -256,9 +283,150 @@ def _exercise_4(make_alert: Callable, *, api: Callable, P_ref: np.ndarray, X_poo
                 f"{where}: evidence should be the window [start, end] and the column, got {line['evidence']}")
 
 
+# --------------------------------------------------------------------------- exercises 5 and 6
+
+#: Accounts with fewer requests than this in a log are "small" (exercise 6).
+FEW = 10
+
+
+def _stream_log(X_pool, y_pool, X_ref, stream_seed: int, extraction: float):
+    """A log of the lab's kind (the last 1000 requests of a simulated stream) and its truth."""
+    segments = [mon.Segment("normal", 400), mon.Segment("review", 1000, extraction=extraction)]
+    stream = mon.simulate_stream(X_pool, y_pool, segments, seed=stream_seed)
+    log = stream.frame().iloc[-1000:].copy()
+    log["novelty"] = mon.novelty_score(stream.X[-1000:], X_ref)
+    return log.drop(columns=["source", "segment", "drift", "level", "label"]), stream.source[-1000:]
+
+
+def _even_deal(log: pd.DataFrame, thief: str, k: int, threshold: float) -> pd.DataFrame:
+    """The thief's requests dealt in turn to k new ids, its novel requests first (so that each id gets
+    as many novel requests as any other, give or take one, and as many requests)."""
+    out = log.copy()
+    rows = out.index[out["client"] == thief]
+    novel = (out.loc[rows, "novelty"] > threshold).to_numpy()
+    order = list(rows[novel]) + list(rows[~novel])
+    ids = np.array([f"{thief}-s{i % k}" for i in range(len(order))], dtype=object)
+    out.loc[order, "client"] = ids
+    return out
+
+
+def _fewest_even(log: pd.DataFrame, thief: str, threshold: float) -> int:
+    """The fewest ids an even deal needs for the per-client test of exercise 3 to flag none of them."""
+    for k in range(1, int((log["client"] == thief).sum()) + 1):
+        ids = {f"{thief}-s{i}" for i in range(k)}
+        if not _flagged(_even_deal(log, thief, k, threshold), threshold) & ids:
+            return k
+    return k
+
+
+def _sybil_logs(X_pool, y_pool, X_ref, seed: int):
+    """The check's attacked logs for exercises 5 and 6: (name, log, thief id), three stream seeds."""
+    out = []
+    for s in (21, 22, 23):
+        log, truth = _stream_log(X_pool, y_pool, X_ref, seed + s, extraction=0.04)
+        thief = str(log["client"][truth == "extraction"].iloc[0])
+        out.append((f"the check's log with stream seed {seed + s}", log, thief))
+    return out
+
+
+def _exercise_5(sybil_attack: Callable, *, log_a, truth_a, X_pool, y_pool, X_ref, novel_threshold: float,
+                seed: int) -> None:
+    """On the lab's log A and three logs of the check's: the thief's requests, and only they, move to new
+    ids; the per-client test of exercise 3 (the check's own) flags none of them; and the attack uses no
+    more ids than an even deal needs."""
+    thief_a = str(log_a["client"][truth_a == "extraction"].iloc[0])
+    cases = [("log A", log_a, thief_a)] + _sybil_logs(X_pool, y_pool, X_ref, seed)
+    spread = []
+    for name, log, thief in cases:
+        out = sybil_attack(log.copy(), thief)
+        require(isinstance(out, pd.DataFrame), f"sybil_attack should return a DataFrame, got {type(out).__name__}")
+        require(list(out.columns) == list(log.columns) and len(out) == len(log) and out.index.equals(log.index),
+                f"{name}: keep every request, with the log's columns and index (the thief still needs all its answers)")
+        for col in log.columns.drop("client"):
+            require(out[col].equals(log[col]), f"{name}: only the client column may change, {col!r} did")
+        mine = (log["client"] == thief).to_numpy()
+        require((out["client"][~mine] == log["client"][~mine]).all(), f"{name}: other clients' requests changed hands")
+        new = set(out["client"][mine])
+        require(thief not in new, f"{name}: the thief's own id {thief} still sends requests")
+        reused = sorted(new & set(log["client"]))
+        require(not reused, f"{name}: the Sybils must be new accounts, but {reused} already were clients of the log")
+        caught = sorted(_flagged(out, novel_threshold) & new)
+        require(not caught, f"{name}: the per-client test still flags {len(caught)} of your {len(new)} ids")
+        budget = _fewest_even(log, thief, novel_threshold)
+        require(len(new) <= budget, f"{name}: {len(new)} ids escape the test, but fewer do too")
+        spread.append((name, int(mine.sum()), len(new), budget))
+    name, n, k, budget = spread[0]
+    print(f"{name}: the thief's {n} requests spread over {k} new ids (an even deal needs {budget})")
+
+
+def _group_flagged(log: pd.DataFrame, threshold: float) -> set:
+    """The exercise's group test: small accounts (< FEW requests) against the rest, Fisher's exact test
+    (one-sided), below 0.01; then the small accounts with a novel request."""
+    novel = log["novelty"] > threshold
+    agg = novel.groupby(log["client"]).agg(["sum", "size"])
+    small = agg["size"] < FEW
+    if not small.any() or small.all():
+        return set()
+    a, b = agg[small], agg[~small]
+    table = [[a["sum"].sum(), a["size"].sum() - a["sum"].sum()], [b["sum"].sum(), b["size"].sum() - b["sum"].sum()]]
+    if scipy.stats.fisher_exact(table, alternative="greater").pvalue >= 0.01:
+        return set()
+    return set(a.index[a["sum"] > 0])
+
+
+#: The check's own logs for exercise 6, built with :func:`_synthetic_log`: (what, honest clients, their
+#: sizes, {client: (requests, novel)}). They tell the group test apart from: no group (every small
+#: account with a novel request), a test against the expected 1% instead of the rest of the log, a
+#: two-sided test, naming every small account, "small" as at most FEW requests, a group of the clients
+#: with a novel request.
+_GROUP_LOGS = [
+    ("Sybils and a small honest account without a novel request", 20, (20, 60),
+     {**{f"s{i}": (4, 2) for i in range(10)}, "quiet": (6, 0)}),
+    ("small honest accounts among clients with many novel requests", 15, (20, 40),
+     {**{f"n{i}": (40, 3) for i in range(8)}, **{f"q{i}": (8, 1) for i in range(5)}}),
+    ("small accounts with fewer novel requests than the noisy clients", 12, (20, 40),
+     {**{f"n{i}": (40, 6) for i in range(8)}, **{f"q{i}": (9, int(i == 0)) for i in range(20)}}),
+    ("Sybils of exactly FEW requests, and smaller ones", 20, (20, 60),
+     {**{f"t{i}": (FEW, 3) for i in range(5)}, **{f"s{i}": (5, 2) for i in range(4)}}),
+    ("one small account with a novel request, nothing else", 20, (20, 60), {"odd": (5, 1)}),
+]
+
+
+def _exercise_6(find_sybils: Callable, *, X_pool, y_pool, X_ref, novel_threshold: float, seed: int) -> None:
+    """On attacked logs (the thief split by an even deal) the test names exactly the Sybils; on honest logs
+    nobody; on the check's own logs exactly those the group test names."""
+    def found_in(log):
+        found = find_sybils(log.copy())
+        require(isinstance(found, (set, frozenset)), f"return a set of client ids, got {type(found).__name__}")
+        return set(found)
+
+    for name, log, thief in _sybil_logs(X_pool, y_pool, X_ref, seed):
+        k = _fewest_even(log, thief, novel_threshold)
+        attacked = _even_deal(log, thief, k, novel_threshold)
+        sybils = set(attacked["client"]) - set(log["client"])
+        found = found_in(attacked)
+        require(not sybils - found, f"{name}, split over {k} Sybils: {len(sybils - found)} of them were not found")
+        require(not found - sybils, f"{name}, split over {k} Sybils: {len(found - sybils)} honest clients were accused")
+    for s in (24, 25):
+        log, _ = _stream_log(X_pool, y_pool, X_ref, seed + s, extraction=0.0)
+        accused = found_in(log)
+        require(not accused,
+                f"the check's honest log with stream seed {seed + s}: {len(accused)} honest clients were accused")
+    for number, (what, n_honest, sizes, special) in enumerate(_GROUP_LOGS, 1):
+        log = _synthetic_log(60 + number, n_honest, sizes, special, novel_threshold)
+        expected, found = _group_flagged(log, novel_threshold), found_in(log)
+        where = f"on the check's log {number} of {len(_GROUP_LOGS)} ({what})"
+        require(not expected - found,
+                f"{where}: the group test names {len(expected - found)} clients your function does not")
+        require(not found - expected,
+                f"{where}: your function names {len(found - expected)} clients the group test does not")
+
+
 check = Checker("lab08", {
     1: ("KS detector", _exercise_1),
     2: ("window for a budget", _exercise_2),
     3: ("extraction client", _exercise_3),
     4: ("structured alert", _exercise_4),
+    5: ("break the defense with Sybil accounts", _exercise_5),
+    6: ("repair with a group test", _exercise_6),
 })
