@@ -327,6 +327,38 @@ def test_hidden_activations_layers():
         models.hidden_activations(model, X)
 
 
+
+def test_standard_detectors_match_the_single_detectors():
+    """dd.standard_detectors runs lesson 03's detectors by name with the lesson's settings."""
+    model = tiny_mlp()
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, 1, size=(90, 1, 4, 4)).astype(np.float32)
+    y = np.repeat(np.arange(3), 30)
+    y[:6] = 0  # class 0 inflated against the reference
+    X_ref = rng.uniform(0, 1, size=(30, 1, 4, 4)).astype(np.float32)
+    y_ref = np.arange(30) % 3
+    found = dd.standard_detectors(model, X, y, X_ref, y_ref, n_classes=3, seed=1)
+    assert list(found) == list(dd.DETECTORS) and all(d.name == n for n, d in found.items())
+    H, H_ref = models.hidden_activations(model, X, layer=0), models.hidden_activations(model, X_ref, layer=0)
+    excess = 1 - dd.class_shares(y_ref, 3)[0] / dd.class_shares(y, 3)[0]
+    expected = {
+        "isolation forest, pixels": dd.isolation_forest(X, contamination=0.05, seed=1),
+        "spectral signatures": dd.spectral_signatures(H, y, expected_fraction=0.05),
+        "spectral signatures, suspect class": dd.spectral_signatures(H, y, expected_fraction=excess, classes=[0]),
+        "activation clustering + trusted reference": dd.activation_clustering(H, y, reference=(H_ref, y_ref), seed=1),
+    }
+    for name, d in expected.items():
+        np.testing.assert_array_equal(found[name].flags, d.flags)
+    only = dd.standard_detectors(model, X, y, X_ref, y_ref, n_classes=3, layer=-1, max_size=0.5,
+                                 only=["activation clustering"])
+    assert list(only) == ["activation clustering"]
+    np.testing.assert_array_equal(only["activation clustering"].flags, dd.activation_clustering(
+        models.hidden_activations(model, X, layer=-1), y, max_size=0.5).flags)
+    with pytest.raises(ValueError, match="standard_detectors: only = \\['nope'\\]; only must name some of"):
+        dd.standard_detectors(model, X, y, X_ref, y_ref, n_classes=3, only=["nope"])
+    with pytest.raises(ValueError, match="standard_detectors: 89 labels for 90"):
+        dd.standard_detectors(model, X, y[:-1], X_ref, y_ref, n_classes=3)
+
 # --------------------------------------------------------------------------- retraining and the widget
 
 

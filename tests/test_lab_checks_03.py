@@ -100,87 +100,84 @@ def test_exercise_1_right(ctx, capsys, answer):
 
 # --------------------------------------------------------------------------- exercise 2
 
-def spectral_scores(H, y):
+def spectral_budget_flags(H, y, y_ref, factor=1.5):
     """The solution's."""
-    scores = np.zeros(len(y))
+    flags = np.zeros(len(y), dtype=bool)
+    scores = dd.spectral_signature_scores(H, y)
+    n_classes = int(max(y.max(), y_ref.max())) + 1
+    shares, ref_shares = dd.class_shares(y, n_classes), dd.class_shares(y_ref, n_classes)
     for c in np.unique(y):
         rows = np.flatnonzero(y == c)
+        eps = max(0.0, 1 - ref_shares[c] / shares[c])
+        k = int(np.ceil(factor * eps * len(rows)))
+        flags[rows[np.argsort(-scores[rows])[:k]]] = True
+    return flags
+
+
+def budget_own_scores(H, y, y_ref, factor=1.5):
+    """Correct too: own SVD scores, counts by bincount, rounding down, a list of classes."""
+    flags = np.zeros(len(y), dtype=bool)
+    n = max(int(y.max()), int(y_ref.max())) + 1
+    share, ref = np.bincount(y, minlength=n) / len(y), np.bincount(y_ref, minlength=n) / len(y_ref)
+    for c in sorted(set(y.tolist())):
+        rows = np.flatnonzero(y == c)
         R = H[rows] - H[rows].mean(axis=0)
-        _, _, vt = np.linalg.svd(R, full_matrices=False)
-        scores[rows] = (R @ vt[0]) ** 2
-    return scores
+        score = (R @ np.linalg.svd(R, full_matrices=False)[2][0]) ** 2
+        k = int(factor * max(0.0, 1 - ref[c] / share[c]) * len(rows))
+        flags[rows[np.argsort(score)[::-1][:k]]] = True
+    return flags
 
 
-def spectral_eigh(H, y):
-    """Correct too: the top eigenvector of the class's scatter matrix."""
-    scores = np.zeros(len(y))
-    for c in set(y.tolist()):
-        R = H[y == c] - H[y == c].mean(axis=0)
-        _, vecs = np.linalg.eigh(R.T @ R)
-        scores[y == c] = (R @ vecs[:, -1]) ** 2
-    return scores
-
-
-def _per_class(score_rows):
-    def scores_of(H, y):
-        scores = np.zeros(len(y))
+def _budget(eps_of, *, lowest=False, clip=True):
+    def flags_of(H, y, y_ref, factor=1.5):
+        flags = np.zeros(len(y), dtype=bool)
+        scores = dd.spectral_signature_scores(H, y)
+        n = int(max(y.max(), y_ref.max())) + 1
+        shares, ref_shares = dd.class_shares(y, n), dd.class_shares(y_ref, n)
         for c in np.unique(y):
             rows = np.flatnonzero(y == c)
-            scores[rows] = score_rows(H, rows)
-        return scores
-    return scores_of
+            eps = eps_of(shares[c], ref_shares[c], factor)
+            eps = max(0.0, eps) if clip else eps
+            k = int(np.ceil(eps * len(rows)))
+            order = np.argsort(scores[rows] if lowest else -scores[rows])
+            flags[rows[order[:k]]] = True
+        return flags
+    return flags_of
 
 
-def _uncentered(H, rows):
-    _, _, vt = np.linalg.svd(H[rows], full_matrices=False)
-    return (H[rows] @ vt[0]) ** 2
+def _library_budget(H, y, y_ref, factor=1.5):
+    flags = np.zeros(len(y), dtype=bool)
+    n = int(max(y.max(), y_ref.max())) + 1
+    shares, ref_shares = dd.class_shares(y, n), dd.class_shares(y_ref, n)
+    for c in np.unique(y):
+        eps = max(0.0, 1 - ref_shares[c] / shares[c])
+        flags |= dd.spectral_signatures(H, y, expected_fraction=eps, factor=factor, classes=[int(c)]).flags
+    return flags
 
 
-def _global_mean(H, rows):
-    R = H[rows] - H.mean(axis=0)
-    _, _, vt = np.linalg.svd(R, full_matrices=False)
-    return (R @ vt[0]) ** 2
-
-
-def _not_squared(H, rows):
-    R = H[rows] - H[rows].mean(axis=0)
-    _, _, vt = np.linalg.svd(R, full_matrices=False)
-    return R @ vt[0]
-
-
-def _last_vector(H, rows):
-    R = H[rows] - H[rows].mean(axis=0)
-    _, _, vt = np.linalg.svd(R, full_matrices=False)
-    return (R @ vt[-1]) ** 2
-
-
-def _one_svd_for_all(H, y):
-    R = H - H.mean(axis=0)
-    _, _, vt = np.linalg.svd(R, full_matrices=False)
-    return (R @ vt[0]) ** 2
-
-
-SPECTRAL_WRONG = {
-    "stub (zeros)": lambda H, y: np.zeros(len(y)),
-    "rows not centered": _per_class(_uncentered),
-    "centered on the mean of all rows": _per_class(_global_mean),
-    "projection not squared": _per_class(_not_squared),
-    "last singular vector": _per_class(_last_vector),
-    "one SVD for all classes": _one_svd_for_all,
-    "calls dd.spectral_signature_scores": lambda H, y: dd.spectral_signature_scores(H, y),
+BUDGET_WRONG = {
+    "stub (nothing flagged)": lambda H, y, y_ref, factor=1.5: np.zeros(len(y), dtype=bool),
+    "ε = 5% in every class (the poison rate)": _budget(lambda s, r, f: f * 0.05),
+    "no factor (ε × n_c)": _budget(lambda s, r, f: 1 - r / s),
+    "ε = the gap in points (share − trusted share)": _budget(lambda s, r, f: f * (s - r)),
+    "ε inverted: 1 − share / trusted share": _budget(lambda s, r, f: f * (1 - s / r)),
+    "the lowest scores": _budget(lambda s, r, f: f * (1 - r / s), lowest=True),
+    "negative ε not clipped": _budget(lambda s, r, f: f * (1 - r / s), clip=False),
+    "factor fixed at 1.5": _budget(lambda s, r, f: 1.5 * (1 - r / s)),
+    "calls dd.spectral_signatures": _library_budget,
 }
 
 
-@pytest.mark.parametrize("name", SPECTRAL_WRONG)
+@pytest.mark.parametrize("name", BUDGET_WRONG)
 def test_exercise_2_wrong(ctx, capsys, name):
-    out = _fails(capsys, 2, SPECTRAL_WRONG[name], H=ctx["H"], yp=ctx["yp"])
+    out = _fails(capsys, 2, BUDGET_WRONG[name], H=ctx["H"], yp=ctx["yp"], ds=ctx["ds"])
     if name.startswith("calls"):
-        assert "your code calls utils.defenses.data.spectral_signature_scores" in out
+        assert "your code calls utils.defenses.data.spectral_signatures" in out
 
 
-@pytest.mark.parametrize("answer", [spectral_scores, spectral_eigh], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("answer", [spectral_budget_flags, budget_own_scores], ids=lambda f: f.__name__)
 def test_exercise_2_right(ctx, capsys, answer):
-    _passes(capsys, 2, answer, H=ctx["H"], yp=ctx["yp"])
+    _passes(capsys, 2, answer, H=ctx["H"], yp=ctx["yp"], ds=ctx["ds"])
 
 
 # --------------------------------------------------------------------------- exercise 3
@@ -345,3 +342,128 @@ def test_exercise_4_made_up_cases():
     assert lab03._reference_mask(*trigger, 0).sum() == 40
     assert not lab03._reference_mask(*substyle, 0).any() and _detector(reference_test=False)(*substyle, 0).sum() == 40
     assert not lab03._reference_mask(*split, 0).any() and _detector(size_test=False)(*split, 0).sum() == 75
+
+
+# --------------------------------------------------------------------------- exercise 5
+
+EVASIVE = poisoning.BackdoorSpec(poisoning.STANDARD_BACKDOOR.trigger, target=0, poison_rate=0.15)
+
+EVASIVE_WRONG = {
+    "the standard attack (activation clustering finds it)": poisoning.STANDARD_BACKDOOR,
+    "0.2% poison: evades by having no backdoor": poisoning.BackdoorSpec(poisoning.STANDARD_BACKDOOR.trigger, 0, 0.002),
+    "0.5% poison: spectral signatures still find it": poisoning.BackdoorSpec(poisoning.STANDARD_BACKDOOR.trigger,
+                                                                             0, 0.005),
+    "a 1-pixel trigger in the centre (evades, low ASR)": poisoning.BackdoorSpec(poisoning.trigger_at(1, "centre"),
+                                                                                0, 0.10),
+    "30% poison (more than the attacker controls)": poisoning.BackdoorSpec(poisoning.STANDARD_BACKDOOR.trigger,
+                                                                           0, 0.30),
+    "a Trigger instead of a BackdoorSpec": poisoning.STANDARD_BACKDOOR.trigger,
+}
+
+
+@pytest.mark.parametrize("name", EVASIVE_WRONG)
+def test_exercise_5_wrong(ctx, capsys, name):
+    _fails(capsys, 5, EVASIVE_WRONG[name], ds=ctx["ds"], config=ctx["config"], seed=0)
+
+
+@pytest.mark.parametrize("answer", [EVASIVE, poisoning.BackdoorSpec(poisoning.STANDARD_BACKDOOR.trigger, 3, 0.10),
+                                    poisoning.BackdoorSpec(poisoning.STANDARD_BACKDOOR.trigger, 0, 0.20)],
+                         ids=["15% poison", "10% poison, target 3", "20% poison"])
+def test_exercise_5_right(ctx, capsys, answer):
+    _passes(capsys, 5, answer, ds=ctx["ds"], config=ctx["config"], seed=0)
+
+
+# --------------------------------------------------------------------------- exercise 6
+
+def repaired_detector(H, y, H_ref, y_ref, seed):
+    """The solution's: 2 and 3 clusters per class, each tested against the trusted rows, no size test."""
+    flags = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        pca = PCA(10, svd_solver="full").fit(H[rows])
+        Z, Z_ref = pca.transform(H[rows]), pca.transform(H_ref[y_ref == c])
+        for k in (2, 3):
+            kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(Z)
+            ref_labels = kmeans.predict(Z_ref)
+            for j in range(k):
+                if np.mean(ref_labels == j) < 0.25 * np.mean(kmeans.labels_ == j):
+                    flags[rows[kmeans.labels_ == j]] = True
+    return flags
+
+
+def repaired_three_clusters(H, y, H_ref, y_ref, seed):
+    """Correct too (for this seed): 3 clusters only, fit_predict, counts instead of shares."""
+    flags = np.zeros(len(y), dtype=bool)
+    for c in set(y.tolist()):
+        rows = np.flatnonzero(y == c)
+        pca = PCA(n_components=10, svd_solver="full")
+        km = KMeans(3, n_init=10, random_state=seed)
+        labels = km.fit_predict(pca.fit_transform(H[rows]))
+        ref = km.predict(pca.transform(H_ref[y_ref == c]))
+        for j in range(3):
+            if np.sum(ref == j) / len(ref) < 0.25 * np.sum(labels == j) / len(labels):
+                flags[rows[labels == j]] = True
+    return flags
+
+
+def _per_class_detector(one_class):
+    def detect(H, y, H_ref, y_ref, seed):
+        flags = np.zeros(len(y), dtype=bool)
+        for c in np.unique(y):
+            rows = np.flatnonzero(y == c)
+            flags[rows] = one_class(H[rows], H_ref[y_ref == c], seed)
+        return flags
+    return detect
+
+
+def _per_class_any_cluster(ratio, k=2):
+    def detect(H, y, H_ref, y_ref, seed):
+        flags = np.zeros(len(y), dtype=bool)
+        for c in np.unique(y):
+            rows = np.flatnonzero(y == c)
+            pca = PCA(10, svd_solver="full").fit(H[rows])
+            km = KMeans(k, n_init=10, random_state=seed).fit(pca.transform(H[rows]))
+            ref = km.predict(pca.transform(H_ref[y_ref == c]))
+            for j in range(k):
+                if np.mean(ref == j) < ratio * np.mean(km.labels_ == j):
+                    flags[rows[km.labels_ == j]] = True
+        return flags
+    return detect
+
+
+def _ac_without_reference(H, y, H_ref, y_ref, seed):
+    return dd.activation_clustering(H, y, max_size=0.5, seed=seed).flags
+
+
+def _budget_spectral(H, y, H_ref, y_ref, seed):
+    return spectral_budget_flags(H, y, y_ref)
+
+
+REPAIR_WRONG = {
+    "stub (nothing flagged)": lambda H, y, H_ref, y_ref, seed: np.zeros(len(y), dtype=bool),
+    "exercise 4's detector (size test kept)": _per_class_detector(_detector()),
+    "size test dropped, still only the smaller of two clusters": _per_class_detector(_detector(size_test=False)),
+    "smaller cluster of every class, no reference": _ac_without_reference,
+    "spectral signatures with exercise 2's budget": _budget_spectral,
+    "two clusters, the reference ratio of exercise 4 (0.5), any size": _per_class_any_cluster(0.5),
+}
+
+
+def _kw6(ctx, evasive=EVASIVE):
+    return dict(evasive=evasive, ds=ctx["ds"], config=ctx["config"], H=ctx["H"], H_val=ctx["H_val"],
+                yp=ctx["yp"], poisoned=ctx["poisoned"], seed=0)
+
+
+@pytest.mark.parametrize("name", REPAIR_WRONG)
+def test_exercise_6_wrong(ctx, capsys, name):
+    _fails(capsys, 6, REPAIR_WRONG[name], **_kw6(ctx))
+
+
+def test_exercise_6_needs_exercise_5(ctx, capsys):
+    out = _fails(capsys, 6, repaired_detector, **_kw6(ctx, poisoning.STANDARD_BACKDOOR))
+    assert "exercise 5 first" in out
+
+
+@pytest.mark.parametrize("answer", [repaired_detector, repaired_three_clusters], ids=lambda f: f.__name__)
+def test_exercise_6_right(ctx, capsys, answer):
+    _passes(capsys, 6, answer, **_kw6(ctx))

@@ -613,6 +613,60 @@ def activation_clustering(features: Any, y: Any, *, n_components: int = 10, max_
     return Detection(name, flags, scores, tuple(rows))
 
 
+#: The detectors :func:`standard_detectors` runs, in the order of lesson 03's table.
+DETECTORS = ("isolation forest, pixels", "isolation forest, activations", "label issues (cleanlab)",
+             "spectral signatures", "spectral signatures, suspect class", "activation clustering",
+             "activation clustering + trusted reference")
+
+
+def standard_detectors(model, X: Any, y: Any, X_ref: Any, y_ref: Any, *, n_classes: int, layer: int = 0,
+                       max_size: float = 0.35, expected_fraction: float = 0.05, seed: int = 0,
+                       only: Sequence[str] | None = None) -> dict[str, Detection]:
+    """Lesson 03's detectors on one (possibly poisoned) training set, by name (see :data:`DETECTORS`).
+
+    ``model`` is the model trained on ``(X, y)``; its hidden layer ``layer`` gives
+    the representations. ``X_ref, y_ref`` is the trusted set: its class shares give
+    the suspect class (largest gap) and the excess share used as ε by "spectral
+    signatures, suspect class", its activations the reference of activation
+    clustering. ``expected_fraction`` is the contamination of the isolation
+    forests and the ε of the paper's spectral rule. ``only`` limits the run to some
+    names. Taught in 03_data_defenses.
+    """
+    from utils import models
+
+    where = "standard_detectors"
+    X = np.asarray(X)
+    y = v.labels(y, where, n=len(X))
+    y_ref = v.labels(y_ref, where, n=len(X_ref), name="y_ref")
+    n_classes = v.integer(n_classes, "n_classes", where, low=2)
+    names = DETECTORS if only is None else tuple(only)
+    unknown = [n for n in names if n not in DETECTORS]
+    if unknown or not names:
+        v.fail(where, f"only = {only!r}", f"only must name some of {list(DETECTORS)}")
+    found: dict[str, Detection] = {}
+    H = models.hidden_activations(model, X, layer=layer) if set(names) - {DETECTORS[0], DETECTORS[2]} else None
+    shares, ref_shares = class_shares(y, n_classes), class_shares(y_ref, n_classes)
+    suspect = int(np.argmax(shares - ref_shares))
+    for name in names:
+        if name == DETECTORS[0]:
+            d = isolation_forest(X, contamination=expected_fraction, seed=seed)
+        elif name == DETECTORS[1]:
+            d = isolation_forest(H, contamination=expected_fraction, seed=seed)
+        elif name == DETECTORS[2]:
+            d = label_issues(X, y, seed=seed)
+        elif name == DETECTORS[3]:
+            d = spectral_signatures(H, y, expected_fraction=expected_fraction)
+        elif name == DETECTORS[4]:
+            excess = max(0.0, 1 - ref_shares[suspect] / shares[suspect]) if shares[suspect] else 0.0
+            d = spectral_signatures(H, y, expected_fraction=excess, classes=[suspect])
+        else:
+            H_ref = models.hidden_activations(model, X_ref, layer=layer) if name == DETECTORS[6] else None
+            d = activation_clustering(H, y, max_size=max_size, seed=seed,
+                                      reference=None if H_ref is None else (H_ref, y_ref))
+        found[name] = Detection(name, d.flags, d.scores, d.per_class)
+    return found
+
+
 # --------------------------------------------------------------------------- retraining
 
 
@@ -721,5 +775,6 @@ __all__ = [
     "isolation_forest_scores", "isolation_forest",
     "out_of_fold_proba", "label_issues", "knn_label_disagreement",
     "spectral_signature_scores", "spectral_signatures", "activation_clustering",
+    "DETECTORS", "standard_detectors",
     "RetrainResult", "retrain_without", "DefenseOutcome", "evaluate_defense", "outcomes_table",
 ]

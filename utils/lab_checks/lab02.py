@@ -106,7 +106,7 @@ def _hidden_spec(seed: int, which: int) -> poisoning.BackdoorSpec:
 
 def suspect_model(ds: Any, seed: int, which: int = 0):
     """The backdoored MLP of exercise 4 (20 epochs, trained once and then loaded from the cache); where
-    its trigger sits and which class it sends images to is for the learner to find."""
+    its trigger sits and which class it sends images to is for the learner to find (used in 02_backdoors_lab)."""
     spec = _hidden_spec(seed, which)
     X, y, _ = spec.poison(ds.X_train, ds.y_train)
     return training.fit(training.preset("mlp", epochs=20, seed=seed), X, y, ds.n_classes)

@@ -53,22 +53,53 @@ def _exercise_1(balance_gaps: Callable[..., Any], yp: np.ndarray, ds: Any, suspe
 # --------------------------------------------------------------------------- exercise 2
 
 
-def _exercise_2(spectral_scores: Callable[..., Any], H: np.ndarray, yp: np.ndarray) -> None:
-    """Spectral-signature scores match the definition on the lab's activations and on made-up ones,
-    without ``dd.spectral_signature_scores``."""
+def _budget_reference(H: np.ndarray, y: np.ndarray, y_ref: np.ndarray, factor: float) -> dict[int, tuple[np.ndarray, set[int]]]:
+    """Per class: its rows sorted by decreasing spectral score, and the allowed flag counts
+    (factor × ε_c × n_c rounded down or up, ε_c the class's excess share over the trusted set, at least 0)."""
+    scores = dd.spectral_signature_scores(H, y)
+    n_classes = int(max(y.max(), y_ref.max())) + 1
+    shares, ref_shares = dd.class_shares(y, n_classes), dd.class_shares(y_ref, n_classes)
+    out = {}
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        eps = max(0.0, 1.0 - ref_shares[c] / shares[c])
+        x = factor * eps * len(rows)
+        # rounded down or up, with room for float round-off when x is (nearly) a whole number
+        allowed = {min(len(rows), k) for k in range(max(0, int(np.floor(x - 1e-6))), int(np.ceil(x + 1e-6)) + 1)}
+        if eps == 0:
+            allowed = {0}
+        out[int(c)] = (rows[np.argsort(-scores[rows], kind="stable")], allowed)
+    return out
+
+
+def _exercise_2(spectral_budget_flags: Callable[..., Any], H: np.ndarray, yp: np.ndarray, ds: Any) -> None:
+    """Spectral signatures with a per-class removal budget from the class balance: in each class, the
+    factor × ε_c × n_c highest scores, ε_c = 1 − (trusted share)/(training share), at least 0. Checked
+    on the lab's activations and on made-up ones (other factor, other sizes), without
+    ``dd.spectral_signatures``."""
     rng = np.random.default_rng(5)
-    H_other = rng.normal(size=(120, 16)) + rng.normal(size=16)
-    y_other = rng.integers(0, 3, size=120)
-    cases = [("the lab's activations", H, yp), ("activations the check makes up", H_other, y_other)]
-    for what, F, y in cases:
-        expected = dd.spectral_signature_scores(F, y)
-        with forbid(dd.spectral_signature_scores, dd.spectral_signatures):
-            got = np.asarray(spectral_scores(F.copy(), y.copy()), dtype=float)
-        require(got.shape == expected.shape, f"on {what}: expected one score per row ({len(expected)}), "
-                                             f"got shape {got.shape}")
-        wrong = [int(c) for c in np.unique(y)
-                 if not np.allclose(got[y == c], expected[y == c], rtol=1e-6, atol=1e-9)]
-        require(not wrong, f"on {what}: the scores of classes {wrong} differ from the definition")
+    y_other = rng.choice(4, size=240, p=[0.4, 0.2, 0.2, 0.2])
+    H_other = rng.normal(size=(240, 12)) + np.eye(4, 12)[y_other] * 3
+    y_ref_other = rng.choice(4, size=80)
+    cases = [("the lab's activations (factor 1.5)", H, yp, ds.y_val, 1.5),
+             ("activations the check makes up (factor 2)", H_other, y_other, y_ref_other, 2.0)]
+    for what, F, y, y_ref, factor in cases:
+        ref = _budget_reference(F, y, y_ref, factor)
+        with forbid(dd.spectral_signatures, why="this exercise asks you to apply the removal budget yourself"):
+            got = np.asarray(spectral_budget_flags(F.copy(), y.copy(), y_ref.copy(), factor=factor))
+        require(got.dtype == bool and got.shape == (len(y),),
+                f"on {what}: return a boolean mask with one entry per row ({len(y)}), "
+                f"got dtype {got.dtype} and shape {got.shape}")
+        wrong_count, wrong_rows = [], []
+        for c, (order, allowed) in ref.items():
+            k = int(got[y == c].sum())
+            if k not in allowed:
+                wrong_count.append(c)
+            elif not got[order[:k]].all():
+                wrong_rows.append(c)
+        require(not wrong_count, f"on {what}: classes {wrong_count} flag the wrong number of rows "
+                                 "(the budget is factor × ε × the class size, ε from the class shares)")
+        require(not wrong_rows, f"on {what}: in classes {wrong_rows} the flagged rows are not the highest scores")
 
 
 # --------------------------------------------------------------------------- exercise 3
@@ -177,9 +208,116 @@ def _exercise_4(suspicious_cluster: Callable[..., Any], *, H: np.ndarray, H_val:
     require(result.accuracy >= 0.94, f"test accuracy after retraining is {result.accuracy:.3f}, not >= 0.94")
 
 
+# --------------------------------------------------------------------------- exercise 5
+
+#: Exercise 5: the most of the training set an attacker may poison, the most of the poison each
+#: defense may find for the attack to count as evading it (the lesson: 2% poison already gives an
+#: ASR of 0.86 or more, so four fifths of the poison left keeps a backdoor), and what the backdoor
+#: must still do.
+MAX_POISON_RATE = 0.20
+MAX_EVADED_RECALL = 0.20
+MIN_ASR = 0.80
+MIN_ACCURACY = 0.94
+#: The defenses of exercise 5 (layer 0, as in the lesson and exercise 4).
+EVADED = ("spectral signatures", "activation clustering + trusted reference")
+
+
+def attack_outcome(spec: Any, ds: Any, config: Any, seed: int) -> dict[str, Any]:
+    """Train (cached) on ``spec``'s poisoned training set and measure the backdoor and the two
+    defenses of exercise 5 (the paper's spectral rule with ε = 5%, activation clustering with the
+    size test and the trusted reference). Used by exercises 5 and 6 (taught in 03_data_defenses)."""
+    from utils import models, training
+    from utils.attacks import poisoning
+
+    Xp, yp, poisoned = spec.poison(ds.X_train, ds.y_train)
+    model = training.fit(config, Xp, yp, ds.n_classes)
+    scores = poisoning.evaluate_backdoor(model, ds.X_test, ds.y_test, spec.trigger, spec.target)
+    found = dd.standard_detectors(model, Xp, yp, ds.X_val, ds.y_val, n_classes=ds.n_classes, layer=0,
+                                  max_size=MAX_SIZE, seed=seed, only=EVADED)
+    return dict(Xp=Xp, yp=yp, poisoned=poisoned, model=model, asr=scores["asr"],
+                accuracy=scores["clean_accuracy"],
+                H=models.hidden_activations(model, Xp, layer=0),
+                H_val=models.hidden_activations(model, ds.X_val, layer=0),
+                recall={name: d.metrics(poisoned).recall for name, d in found.items()})
+
+
+def _attack(evasive: Any) -> Any:
+    from utils.attacks import poisoning
+
+    if not isinstance(evasive, poisoning.BackdoorSpec):
+        raise NotSolved(f"evasive is a {type(evasive).__name__}: make it a poisoning.BackdoorSpec "
+                        "(trigger, target, poison_rate)")
+    require(0 < evasive.poison_rate <= MAX_POISON_RATE,
+            f"poison_rate {evasive.poison_rate} is outside (0, {MAX_POISON_RATE}]: the attacker controls at most "
+            f"{MAX_POISON_RATE:.0%} of the training set")
+    return evasive
+
+
+def _exercise_5(evasive: Any, *, ds: Any, config: Any, seed: int) -> None:
+    """The learner's attack keeps a working backdoor (ASR, clean accuracy) on a model trained on its
+    poisoned set, while both defenses find at most a fifth of its poison."""
+    out = attack_outcome(_attack(evasive), ds, config, seed)
+    require(out["asr"] >= MIN_ASR, f"the backdoor's attack success rate is {out['asr']:.3f}, not >= {MIN_ASR}: "
+                                   "an attack that evades by not working is no attack")
+    require(out["accuracy"] >= MIN_ACCURACY, f"clean test accuracy is {out['accuracy']:.3f}, not >= {MIN_ACCURACY}: "
+                                             "the backdoor must stay hidden")
+    caught = [f"{name} (recall {r:.2f})" for name, r in out["recall"].items() if r > MAX_EVADED_RECALL]
+    require(not caught, f"not evaded: {', '.join(caught)} finds more than {MAX_EVADED_RECALL:.0%} of the poison")
+
+
+# --------------------------------------------------------------------------- exercise 6
+
+#: Exercise 6: what the repaired detector must achieve.
+MIN_REPAIR_RECALL = 0.90
+MAX_REPAIR_FPR = 0.05
+MAX_REPAIR_ASR = 0.20
+
+
+def _repair_flags(detector: Callable[..., Any], H: np.ndarray, y: np.ndarray, H_ref: np.ndarray,
+                  y_ref: np.ndarray, seed: int, what: str) -> np.ndarray:
+    flags = np.asarray(detector(H.copy(), y.copy(), H_ref.copy(), y_ref.copy(), seed))
+    require(flags.dtype == bool and flags.shape == (len(y),),
+            f"on {what}: return a boolean mask with one entry per training row ({len(y)}), "
+            f"got dtype {flags.dtype} and shape {flags.shape}")
+    return flags
+
+
+def _exercise_6(repaired_detector: Callable[..., Any], *, evasive: Any, ds: Any, config: Any, H: np.ndarray,
+                H_val: np.ndarray, yp: np.ndarray, poisoned: np.ndarray, seed: int) -> None:
+    """The learner's detector finds the evasive attack of exercise 5 again (recall, FPR, ASR after
+    retraining), still finds the lab's standard attack, and flags few digits of a clean training set."""
+    from utils import models, training
+
+    out = attack_outcome(_attack(evasive), ds, config, seed)
+    if out["asr"] < MIN_ASR or max(out["recall"].values()) > MAX_EVADED_RECALL:
+        raise NotSolved("solve exercise 5 first: evasive must be an attack that evades both defenses")
+    clean_model = training.fit(config, ds.X_train, ds.y_train, ds.n_classes)
+    cases = [("your evasive attack", out["H"], out["yp"], out["H_val"], out["poisoned"]),
+             ("the lab's standard attack", H, yp, H_val, poisoned),
+             ("a clean training set", models.hidden_activations(clean_model, ds.X_train, layer=0), ds.y_train,
+              models.hidden_activations(clean_model, ds.X_val, layer=0), None)]
+    evasive_flags = None
+    for what, F, y, F_ref, truth in cases:
+        flags = _repair_flags(repaired_detector, F, y, F_ref, ds.y_val, seed, what)
+        if truth is None:
+            fpr = flags.mean()
+            require(fpr <= MAX_REPAIR_FPR, f"on {what}: {fpr:.1%} of the digits flagged, more than {MAX_REPAIR_FPR:.0%}")
+            continue
+        m = metrics.detection_metrics(flags, truth)
+        require(m.recall >= MIN_REPAIR_RECALL, f"on {what}: recall {m.recall:.2f}, not >= {MIN_REPAIR_RECALL}")
+        require(m.fpr <= MAX_REPAIR_FPR, f"on {what}: false-positive rate {m.fpr:.3f}, not <= {MAX_REPAIR_FPR}")
+        if evasive_flags is None:
+            evasive_flags = flags
+    result = dd.retrain_without(config, out["Xp"], out["yp"], evasive_flags, ds.X_test, ds.y_test, backdoor=evasive)
+    require(result.asr <= MAX_REPAIR_ASR, f"after retraining without what it flags on your evasive attack, the "
+                                          f"attack success rate is {result.asr:.3f}, not <= {MAX_REPAIR_ASR}")
+
+
 check = Checker("lab03", {
     1: ("class-balance gaps", _exercise_1),
-    2: ("spectral scores", _exercise_2),
+    2: ("spectral removal budget", _exercise_2),
     3: ("precision, recall, FPR", _exercise_3),
     4: ("remove the backdoor", _exercise_4),
+    5: ("break the defense", _exercise_5),
+    6: ("repair the defense", _exercise_6),
 })
