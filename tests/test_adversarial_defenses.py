@@ -472,3 +472,73 @@ def test_comparison_panel_shows_a_result_line_that_follows_the_controls(model, d
     other.train()
     with pytest.raises(ValueError, match=r"comparison_panel \(b\): the model is in training mode"):
         comparison_panel({"a": model, "b": other}, x, y, eps_values=[0.1])
+
+
+# --------------------------------------------------------------------------- FGSM from zero, detector-aware PGD
+
+
+def test_fgsm_without_random_start_is_fgsm_clipped_to_the_ball(model, digits):
+    """random_start=False: the step starts at δ = 0 (plain FGSM of size alpha, clipped to the eps-ball),
+    draws no random numbers, and gets its own tag (another cache entry)."""
+    xb, yb = _batch(digits, 32)
+    hook = ad.fgsm_rs_hook(EPS, random_start=False)
+    assert hook.tag == "fgsm-zero eps=0.1 alpha=0.125"
+    state = torch.get_rng_state()
+    got, _ = hook(model, xb, yb)
+    assert torch.equal(torch.get_rng_state(), state)
+    x = xb.clone().requires_grad_(True)
+    grad, = torch.autograd.grad(F.cross_entropy(model(x), yb), x)
+    want = (xb + (1.25 * EPS * grad.sign()).clamp(-EPS, EPS)).clamp(0, 1)
+    assert torch.allclose(got, want, atol=1e-7)
+    assert torch.allclose(got, evasion.fgsm(model, xb, yb, EPS), atol=1e-7)  # clipped, the step is FGSM's
+
+
+def test_fgsm_zero_hook_rejects_a_non_bool_start_and_pgd_refuses_it(digits):
+    with pytest.raises(ValueError, match="random_start must be True or False"):
+        ad.fgsm_rs_hook(EPS, random_start="no")
+    x, y = digits
+    with pytest.raises(ValueError, match="random_start is an option of 'fgsm_rs' only"):
+        ad.adversarial_training(training.preset("logreg", epochs=1), x, y, method="pgd", random_start=False,
+                                cache=False)
+
+
+def test_detector_aware_pgd_with_no_weight_is_plain_pgd(model, digits):
+    xb, yb = _batch(digits, 32)
+    got = ad.detector_aware_pgd(model, xb, yb, EPS, ad.BitDepth(2), weight=0.0, steps=5, seed=3)
+    want = evasion.pgd(model, xb, yb, EPS, steps=5, seed=3)
+    assert torch.equal(got, want)
+
+
+def test_detector_aware_pgd_stays_in_budget_and_lowers_the_detection_score(digits):
+    """On a trained model: the output lies in the eps-ball and [0, 1], the input is untouched, the penalty
+    lowers the squeezing score of the adversarial images, and the run is deterministic."""
+    ds = data.load("digits", seed=0)
+    net = training.fit(training.preset("mlp", seed=0, epochs=5), ds.X_train, ds.y_train, ds.n_classes, cache=False)
+    x, y = torch.tensor(ds.X_test[:64]), torch.tensor(ds.y_test[:64])
+    x0 = x.clone()
+    squeeze = [ad.BitDepth(2)]
+    plain = ad.detector_aware_pgd(net, x, y, EPS, squeeze, weight=0.0, steps=20)
+    aware = ad.detector_aware_pgd(net, x, y, EPS, squeeze, weight=3.0, steps=20)
+    assert torch.equal(x, x0)
+    for xa in (plain, aware):
+        assert (xa - x).abs().max() <= EPS + 1e-6 and xa.min() >= 0 and xa.max() <= 1
+    assert ad.squeeze_score(net, aware, squeeze).mean() < 0.5 * ad.squeeze_score(net, plain, squeeze).mean()
+    assert torch.equal(aware, ad.detector_aware_pgd(net, x, y, EPS, squeeze, weight=3.0, steps=20))
+
+
+def test_detector_aware_pgd_rejects_bad_input(model, digits):
+    xb, yb = _batch(digits, 8)
+    with pytest.raises(ValueError, match="weight must be a number in \\[0, inf\\)|weight"):
+        ad.detector_aware_pgd(model, xb, yb, EPS, ad.BitDepth(2), weight=-1.0)
+    with pytest.raises(ValueError, match="eps must be a number in \\[0, 1\\]"):
+        ad.detector_aware_pgd(model, xb, yb, 1.5, ad.BitDepth(2))
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        ad.detector_aware_pgd(model, xb, yb, EPS, ad.BitDepth(2), steps=0)
+    with pytest.raises(ValueError, match="give one or more squeezers"):
+        ad.detector_aware_pgd(model, xb, yb, EPS, [])
+    with pytest.raises(ValueError, match="5 labels for 8 images"):
+        ad.detector_aware_pgd(model, xb, yb[:5], EPS, ad.BitDepth(2))
+    with pytest.raises(ValueError, match="images must be in \\[0, 1\\]"):
+        ad.detector_aware_pgd(model, xb * 2 + 0.1, yb, EPS, ad.BitDepth(2))
+    with pytest.raises(ValueError, match="eval"):
+        ad.detector_aware_pgd(model.train(), xb, yb, EPS, ad.BitDepth(2))

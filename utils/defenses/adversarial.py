@@ -10,7 +10,8 @@ Three families, each with the MITRE ATLAS mitigation it implements:
   Input Detection): the feature squeezers :class:`BitDepth` and :class:`MedianFilter`
   (Xu et al., 2018), used as a transform (:class:`SqueezedModel`) or as a
   detector (:func:`squeeze_score`, for a model or for a black-box
-  ``predict_proba``; its ROC and threshold come from :mod:`utils.metrics`).
+  ``predict_proba``; its ROC and threshold come from :mod:`utils.metrics`);
+  :func:`detector_aware_pgd` attacks the model and the detector together.
 - **Honest evaluation**: :class:`SqueezedModel` with ``bpda=True`` is the
   straight-through gradient of BPDA, :class:`EOT` averages a randomized
   defense (:class:`RandomBitDepth`) over draws (Athalye et al., 2018);
@@ -83,7 +84,7 @@ def pgd_hook(eps: float, steps: int = 10, alpha: float | None = None) -> BatchHo
     return hook
 
 
-def fgsm_rs_hook(eps: float, alpha: float | None = None) -> BatchHook:
+def fgsm_rs_hook(eps: float, alpha: float | None = None, random_start: bool = True) -> BatchHook:
     """A batch hook for fast adversarial training: FGSM from a random start (Wong et al., 2020;
     taught in 05_adversarial_defenses).
 
@@ -93,25 +94,35 @@ def fgsm_rs_hook(eps: float, alpha: float | None = None) -> BatchHook:
     the same numbers as clipping ``δ`` to ``[-eps, eps]`` and ``x + δ`` to [0, 1]).
     One gradient per batch instead of PGD's ``steps``. Seeding, eval mode and the
     model's mode as in :func:`pgd_hook`.
+
+    With ``random_start=False`` the step starts from ``δ = 0``: plain FGSM training
+    (its tag says ``fgsm-zero``), the variant Wong et al. report to overfit
+    catastrophically; Andriushchenko and Flammarion (2020) show that the random
+    start alone does not reliably prevent that either.
     """
     eps = v.unit(eps, "eps", "fgsm_rs_hook")
     alpha = v.unit(1.25 * eps if alpha is None else alpha, "alpha", "fgsm_rs_hook")
+    if not isinstance(random_start, bool):
+        v.fail("fgsm_rs_hook", f"random_start = {random_start!r}", "random_start must be True or False")
 
     def hook(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor):
         x = v.image_tensor(xb, "fgsm_rs_hook")
         y = v.label_tensor(yb, "fgsm_rs_hook", len(x), x.device)
         with attacks.eval_mode(model):
-            delta = torch.empty_like(x).uniform_(-eps, eps).requires_grad_(True)
+            delta = torch.empty_like(x).uniform_(-eps, eps) if random_start else torch.zeros_like(x)
+            delta.requires_grad_(True)
             grad, = torch.autograd.grad(F.cross_entropy(model((x + delta).clamp(0, 1)), y), delta)
         return attacks.project_linf(x, (x + (delta.detach() + alpha * grad.sign())).clamp(0, 1), eps), yb
 
-    hook.tag = f"fgsm-rs eps={eps:g} alpha={alpha:g}"  # type: ignore[attr-defined]
+    name = "fgsm-rs" if random_start else "fgsm-zero"
+    hook.tag = f"{name} eps={eps:g} alpha={alpha:g}"  # type: ignore[attr-defined]
     return hook
 
 
 def adversarial_training(config: training.TrainConfig, X: np.ndarray, y: np.ndarray,
                          n_classes: int | None = None, method: str = "pgd", eps: float = 0.1,
-                         steps: int = 10, alpha: float | None = None, **fit_kwargs) -> nn.Module:
+                         steps: int = 10, alpha: float | None = None, random_start: bool = True,
+                         **fit_kwargs) -> nn.Module:
     """Train (or load from the cache) an adversarially trained model (taught in 05_adversarial_defenses).
 
     Args:
@@ -120,6 +131,8 @@ def adversarial_training(config: training.TrainConfig, X: np.ndarray, y: np.ndar
         method: ``"pgd"`` (:func:`pgd_hook`, ``steps`` steps) or ``"fgsm_rs"``
             (:func:`fgsm_rs_hook`; ``steps`` is not used).
         eps, alpha: the training budget and step size.
+        random_start: for ``"fgsm_rs"`` only: ``False`` starts the FGSM step from zero
+            (see :func:`fgsm_rs_hook`); PGD always starts at random.
         fit_kwargs: passed to :func:`utils.training.fit` (``device``, ``cache``).
 
     Returns:
@@ -129,7 +142,9 @@ def adversarial_training(config: training.TrainConfig, X: np.ndarray, y: np.ndar
     where = "adversarial_training"
     v.choice(method, "method", where, METHODS)
     v.labels(y, where, n=len(v.images(X, where)), n_classes=n_classes)
-    hook = pgd_hook(eps, steps, alpha) if method == "pgd" else fgsm_rs_hook(eps, alpha)
+    if method == "pgd" and random_start is not True:
+        v.fail(where, f"random_start = {random_start!r} with method 'pgd'", "random_start is an option of 'fgsm_rs' only")
+    hook = pgd_hook(eps, steps, alpha) if method == "pgd" else fgsm_rs_hook(eps, alpha, random_start)
     return training.fit(config, X, y, n_classes, batch_hook=hook, tag=hook.tag, **fit_kwargs)
 
 
@@ -327,6 +342,57 @@ def squeeze_score(model, x, squeezers, batch_size: int = 512) -> np.ndarray:
     return torch.cat(scores).numpy() if scores else np.zeros(0, dtype=np.float32)
 
 
+def detector_aware_pgd(model: nn.Module, x, y, eps: float, squeezers, weight: float = 1.0, steps: int = 50,
+                       alpha: float | None = None, seed: int = 0) -> torch.Tensor:
+    """PGD against a model and its feature-squeezing detector together (taught in 05_adversarial_defenses).
+
+    The adaptive attack of Carlini and Wagner (2017), *Adversarial examples are
+    not easily detected*: climb ``L(x') = CE(model(x'), y) - weight * s(x')``,
+    where ``s`` is the detection score of :func:`squeeze_score` (the largest L1
+    change of the softmax over ``squeezers``), so that the model is fooled *and*
+    the detector stays quiet. The squeezers are differentiated with BPDA (the
+    straight-through estimator of :class:`SqueezedModel`). ``weight = 0`` is
+    plain PGD (:func:`utils.attacks.evasion.pgd` with the same ``seed``, ``steps``
+    and ``alpha``: the same images). A random start in the ``eps``-ball drawn from
+    a generator seeded with ``seed``, ``steps`` signed steps of ``alpha`` (default
+    ``2.5 * eps / steps``), each projected into the ball and [0, 1]. The model
+    must be in eval mode.
+
+    Returns:
+        the adversarial images, a new tensor shaped like ``x``.
+    """
+    where = "detector_aware_pgd"
+    v.eval_mode(model, where)
+    eps = v.unit(eps, "eps", where)
+    weight = v.real(weight, "weight", where, 0.0)
+    steps = v.integer(steps, "steps", where, low=1)
+    alpha = min(1.0, 2.5 * eps / steps) if alpha is None else v.unit(alpha, "alpha", where)
+    seed = v.seed(seed, where)
+    squeezers = list(squeezers) if not callable(squeezers) else [squeezers]
+    if not squeezers or not all(callable(s) for s in squeezers):
+        v.fail(where, f"squeezers = {squeezers!r}", "give one or more squeezers, e.g. [BitDepth(2)]")
+    x = v.image_tensor(x, where, device_of(model))
+    y = v.label_tensor(y, where, len(x), x.device)
+    x_adv = x.clone()
+    if eps > 0:
+        gen = torch.Generator(device=x.device).manual_seed(seed)
+        noise = torch.rand(x.shape, generator=gen, device=x.device) * 2 * eps - eps
+        x_adv = (x + noise).clamp(0, 1)
+    lower, upper = (x - eps).clamp(min=0), (x + eps).clamp(max=1)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        logits = model(x_adv)
+        loss = F.cross_entropy(logits, y)  # the mean, as in evasion.pgd (the same signs as per image)
+        if weight > 0:
+            p = F.softmax(logits, dim=1)
+            score = torch.stack([(p - F.softmax(model(x_adv + (s(x_adv) - x_adv).detach()), dim=1)).abs().sum(1)
+                                 for s in squeezers]).amax(0)
+            loss = loss - weight * score.mean()
+        grad, = torch.autograd.grad(loss, x_adv)
+        x_adv = torch.min(torch.max(x_adv.detach() + alpha * grad.sign(), lower), upper)
+    return x_adv.detach()
+
+
 # --------------------------------------------------------------------------- honest evaluation
 
 
@@ -408,5 +474,5 @@ def evaluate(model: nn.Module, x, y, eps: float, pgd_steps: int = 50, square_que
 
 
 __all__ = ["pgd_hook", "fgsm_rs_hook", "adversarial_training", "METHODS", "BitDepth", "MedianFilter",
-           "RandomBitDepth", "SqueezedModel", "EOT", "squeeze_score",
+           "RandomBitDepth", "SqueezedModel", "EOT", "squeeze_score", "detector_aware_pgd",
            "input_gradient_norms", "correct", "worst_case_accuracy", "evaluate"]
