@@ -421,6 +421,89 @@ def test_exercise_4_weak_attack_fails(ctx, capsys):
     assert not ok and "keeps 0.800" in out
 
 
+# --------------------------------------------------------------------------- exercise 5: a masked gradient
+
+def _signed_ascent(loss_fn, steps=50, alpha_scale=2.5, project=True, random_start=False, sign=1.0):
+    """PGD on loss_fn(logits, y); each wrong answer below changes one piece."""
+    def attack(model, x, y, eps):
+        alpha = alpha_scale * eps / steps
+        x_adv = x.clone()
+        if random_start:
+            x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            grad, = torch.autograd.grad(loss_fn(model(x_adv), y), x_adv)
+            x_adv = x_adv.detach() + sign * alpha * grad.sign()
+            x_adv = (torch.min(torch.max(x_adv, x - eps), x + eps) if project else x_adv).clamp(0, 1)
+        return x_adv.detach()
+    return attack
+
+
+def _margin(logits, y):
+    true = logits.gather(1, y[:, None])[:, 0]
+    return (logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), -float("inf")).amax(1) - true).sum()
+
+
+def _best_wrong_log_prob(logits, y):
+    return F.log_softmax(logits, 1).masked_fill(F.one_hot(y, logits.shape[1]).bool(), -float("inf")).amax(1).sum()
+
+
+attack_solution = _signed_ascent(_margin)
+attack_cross_entropy = _signed_ascent(lambda z, y: F.cross_entropy(z, y, reduction="sum"))
+attack_fgsm = _signed_ascent(lambda z, y: F.cross_entropy(z, y, reduction="sum"), steps=1, alpha_scale=1.0)
+attack_unprojected = _signed_ascent(_margin, alpha_scale=10.0, project=False)
+attack_descends = _signed_ascent(_margin, sign=-1.0)
+
+
+def attack_stub(model, x, y, eps):
+    return x.clone()
+
+
+def attack_noise(model, x, y, eps):
+    """Random signs of size eps: no gradient at all."""
+    return (x + eps * torch.empty_like(x).uniform_(-1, 1).sign()).clamp(0, 1)
+
+
+def attack_library(model, x, y, eps):
+    return attacks.pgd(model, x, y, eps, steps=50)
+
+
+def attack_unscaled_cross_entropy(model, x, y, eps):
+    """Right: the cross-entropy of the logits divided back by the scale."""
+    return _signed_ascent(lambda z, y: F.cross_entropy(z / 1000.0, y, reduction="sum"))(model, x, y, eps)
+
+
+@pytest.mark.parametrize("answer, passes, says", [
+    (attack_stub, False, "keeps"),
+    (attack_cross_entropy, False, "keeps"),
+    (attack_fgsm, False, "keeps"),
+    (attack_unprojected, False, "within eps"),
+    (attack_noise, False, "keeps"),
+    (attack_descends, False, "keeps"),
+    (attack_library, False, "your code calls utils.attacks.evasion.pgd"),
+    (attack_solution, True, ""),
+    (_signed_ascent(_margin, steps=100, alpha_scale=3.0, random_start=True), True, ""),
+    (_signed_ascent(_best_wrong_log_prob), True, ""),
+    (attack_unscaled_cross_entropy, True, ""),
+], ids=["stub", "PGD on the cross-entropy (saturated)", "FGSM", "leaves the eps-ball", "random noise",
+        "descends the margin", "calls attacks.pgd", "solution (PGD on the logit margin)",
+        "variant: margin, random start, 100 steps", "variant: best wrong log-probability",
+        "variant: cross-entropy of the logits divided by the scale"])
+def test_exercise_5(ctx, capsys, answer, passes, says):
+    ok, out = _run(capsys, 5, answer, model=ctx["standard"], xe=ctx["xe"], ye=ctx["ye"], epsilon=EPS, seed=SEED)
+    _expect(ok, out, passes, says, "Exercise 5 (breaking a masked gradient)")
+
+
+def test_scaled_logits_keeps_predictions(ctx):
+    """The scaled copy predicts like the model, leaves it unchanged, and masks PGD's gradient."""
+    standard, xe, ye = ctx["standard"], ctx["xe"], ctx["ye"]
+    before = [p.clone() for p in standard.parameters()]
+    scaled = lab05.scaled_logits(standard)
+    assert (training.predict(scaled, xe) == training.predict(standard, xe)).all()
+    assert all(torch.equal(a, b) for a, b in zip(before, standard.parameters()))
+    assert attacks.robust_accuracy(scaled, attacks.pgd(scaled, xe, ye, EPS, steps=50, seed=SEED), ye) >= 0.9
+
+
 def test_unknown_exercise():
     with pytest.raises(ValueError):
-        lab05.check(5, None)
+        lab05.check(6, None)

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from utils.attacks import evasion
 from utils.defenses import adversarial as ad
 from utils import training
 from utils.course.grading import forbid, require
@@ -111,9 +112,43 @@ def _exercise_4(MyEOT: Callable[..., torch.nn.Module], *, model: torch.nn.Module
     require(eot_acc <= 0.45, f"the randomized defense keeps {eot_acc:.3f} of the digits, expected at most 0.45")
 
 
+def scaled_logits(model: torch.nn.Module, factor: float = 1000.0) -> torch.nn.Module:
+    """A copy of ``model`` whose last linear layer is multiplied by ``factor``: the same predictions, a
+    saturated softmax (the "defense" of the lab's Exercise 5; taught in 05_adversarial_defenses)."""
+    import copy
+
+    scaled = copy.deepcopy(model).eval()
+    last = [m for m in scaled.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.mul_(factor)
+        if last.bias is not None:
+            last.bias.mul_(factor)
+    return scaled
+
+
+def _exercise_5(my_attack: Callable[..., Any], *, model: torch.nn.Module, xe: torch.Tensor, ye: torch.Tensor,
+                epsilon: float, seed: int) -> None:
+    """The learner's attack, written without the library's attacks, brings the logit-scaled copy of the
+    model (recomputed here) down to the standard model's accuracy under PGD-50 (+ 0.10), within eps and [0, 1]."""
+    scaled = scaled_logits(model)
+    reference = evasion.robust_accuracy(model, evasion.pgd(model, xe, ye, epsilon, steps=50, seed=seed), ye)
+    with forbid(evasion.pgd, evasion.fgsm, evasion.run_torchattacks, evasion.square, ad.detector_aware_pgd,
+                why="this exercise asks you to write the attack yourself"):
+        x_adv = my_attack(scaled, xe.clone(), ye.clone(), epsilon)
+    require(isinstance(x_adv, torch.Tensor) and x_adv.shape == xe.shape,
+            f"return a tensor shaped like x {tuple(xe.shape)}")
+    x_adv = x_adv.detach().to(xe.device)
+    require(torch.isfinite(x_adv).all() and (x_adv - xe).abs().max() <= epsilon + 1e-6
+            and x_adv.min() >= 0 and x_adv.max() <= 1, "the images must stay within eps of x and in [0, 1]")
+    acc = evasion.robust_accuracy(scaled, x_adv, ye)
+    require(acc <= reference + 0.10, f"the scaled model keeps {acc:.3f} of the digits under your attack; an attack "
+                                     "that is not fooled by the scaling gets about as low as PGD on the standard model")
+
+
 check = Checker("lab05", {
     1: ("FGSM-RS step", _exercise_1),
     2: ("squeezing detector", _exercise_2),
     3: ("BPDA", _exercise_3),
     4: ("EOT", _exercise_4),
+    5: ("breaking a masked gradient", _exercise_5),
 })
