@@ -504,6 +504,90 @@ def test_scaled_logits_keeps_predictions(ctx):
     assert attacks.robust_accuracy(scaled, attacks.pgd(scaled, xe, ye, EPS, steps=50, seed=SEED), ye) >= 0.9
 
 
+# --------------------------------------------------------------------------- exercise 6: repair
+
+def _base():
+    return training.preset("mlp", seed=SEED, model_kwargs=(("hidden", (256, 128)),))
+
+
+def _noisy_copies(ds, sigma=0.1, copies=2):
+    """The training digits and `copies` copies with Gaussian noise of std `sigma` (clipped to [0, 1])."""
+    rng = np.random.default_rng(SEED)
+    noisy = [np.clip(ds.X_train + sigma * rng.standard_normal(ds.X_train.shape), 0, 1).astype(np.float32)
+             for _ in range(copies)]
+    return np.concatenate([ds.X_train, *noisy]), np.concatenate([ds.y_train] * (copies + 1))
+
+
+def _own_step_hook(model, xb, yb):
+    """The solution's Exercise 1 step as a batch hook."""
+    return fgsm_rs_solution(model, xb, yb, EPS, 1.25 * EPS), yb
+
+
+def _train_mode(ctx):
+    model = ad.adversarial_training(_base(), ctx["ds"].X_train, ctx["ds"].y_train, ctx["ds"].n_classes,
+                                    method="fgsm_rs", eps=EPS)
+    import copy
+    return copy.deepcopy(model).train()
+
+
+REPAIRS = {   # name: builder(ctx) -> answer; each trains once (cached by config)
+    "stub (the scaled model)": lambda c: lab05.scaled_logits(c["standard"]),
+    "the standard model": lambda c: c["standard"],
+    "Gaussian-noise augmentation": lambda c: training.fit(_base(), *_noisy_copies(c["ds"]), c["ds"].n_classes),
+    "adversarial training at eps = 0.01": lambda c: ad.adversarial_training(
+        _base(), c["ds"].X_train, c["ds"].y_train, c["ds"].n_classes, method="fgsm_rs", eps=0.01),
+    "3-bit squeezing of the standard model": lambda c: ad.SqueezedModel(c["standard"], ad.BitDepth(3)).eval(),
+    "a smaller MLP, adversarially trained": lambda c: ad.adversarial_training(
+        training.preset("mlp", seed=SEED, model_kwargs=(("hidden", (64,)),)), c["ds"].X_train, c["ds"].y_train,
+        c["ds"].n_classes, method="fgsm_rs", eps=EPS),
+    "fast AT left in train mode": _train_mode,
+    "not a model (a state_dict)": lambda c: c["standard"].state_dict(),
+    "solution (fast AT)": lambda c: ad.adversarial_training(_base(), c["ds"].X_train, c["ds"].y_train,
+                                                            c["ds"].n_classes, method="fgsm_rs", eps=EPS),
+    "variant: PGD-AT": lambda c: ad.adversarial_training(_base(), c["ds"].X_train, c["ds"].y_train,
+                                                         c["ds"].n_classes, method="pgd", eps=EPS),
+    "variant: own Exercise 1 step as a hook": lambda c: training.fit(
+        _base(), c["ds"].X_train, c["ds"].y_train, c["ds"].n_classes, batch_hook=_own_step_hook,
+        tag="my fgsm-rs eps=0.1"),
+}
+
+
+@pytest.mark.parametrize("name, passes, says", [
+    ("stub (the scaled model)", False, "gradient is exactly zero"),
+    ("the standard model", False, "keeps"),
+    ("Gaussian-noise augmentation", False, "keeps"),
+    ("adversarial training at eps = 0.01", False, "keeps"),
+    ("3-bit squeezing of the standard model", False, "not a wrapper"),
+    ("a smaller MLP, adversarially trained", False, "the same layers"),
+    ("fast AT left in train mode", False, "eval mode"),
+    ("not a model (a state_dict)", False, "torch.nn.Module"),
+    ("solution (fast AT)", True, ""),
+    ("variant: PGD-AT", True, ""),
+    ("variant: own Exercise 1 step as a hook", True, ""),
+])
+def test_exercise_6(ctx, capsys, name, passes, says):
+    answer = REPAIRS[name](ctx)
+    ok, out = _run(capsys, 6, answer, model=ctx["standard"], my_attack=attack_solution, ds=ctx["ds"], xe=ctx["xe"],
+                   ye=ctx["ye"], epsilon=EPS, seed=SEED)
+    _expect(ok, out, passes, says, "Exercise 6 (repair)")
+
+
+@pytest.mark.parametrize("my_attack", [attack_stub, attack_cross_entropy], ids=["stub attack", "cross-entropy PGD"])
+def test_exercise_6_weak_attack_does_not_help(ctx, capsys, my_attack):
+    """The check's own attacks decide: a weak my_attack neither lets the standard model pass nor fails fast AT."""
+    kw = dict(model=ctx["standard"], my_attack=my_attack, ds=ctx["ds"], xe=ctx["xe"], ye=ctx["ye"], epsilon=EPS,
+              seed=SEED)
+    assert not _run(capsys, 6, ctx["standard"], **kw)[0]
+    assert _run(capsys, 6, REPAIRS["solution (fast AT)"](ctx), **kw)[0]
+
+
+def test_exercise_6_square_breaks_squeezing(ctx):
+    """Without the architecture rule, the check's gradient-free Square attack alone rejects 3-bit squeezing."""
+    masked, xe, ye = ctx["masked"], ctx["xe"], ctx["ye"]
+    acc = attacks.robust_accuracy(masked, attacks.square(masked, xe, ye, EPS, n_queries=100, seed=SEED), ye)
+    assert acc < lab05.REPAIR_ROBUST
+
+
 def test_unknown_exercise():
     with pytest.raises(ValueError):
-        lab05.check(6, None)
+        lab05.check(7, None)

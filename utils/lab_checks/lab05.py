@@ -145,10 +145,65 @@ def _exercise_5(my_attack: Callable[..., Any], *, model: torch.nn.Module, xe: to
                                      "that is not fooled by the scaling gets about as low as PGD on the standard model")
 
 
+def _margin_pgd(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int = 50) -> torch.Tensor:
+    """PGD on the logit margin (best wrong logit minus the true one), which no scaling of the logits
+    saturates (the check's own attack in Exercise 6)."""
+    alpha, x_adv = 2.5 * eps / steps, x.clone()
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        logits = model(x_adv)
+        true = logits.gather(1, y[:, None])[:, 0]
+        other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), -float("inf")).amax(1)
+        grad, = torch.autograd.grad((other - true).sum(), x_adv)
+        x_adv = evasion.project_linf(x, (x_adv.detach() + alpha * grad.sign()).clamp(0, 1), eps)
+    return x_adv.detach()
+
+
+#: Exercise 6: the least accuracy on the clean test set and under the worst case of the attacks.
+REPAIR_CLEAN, REPAIR_ROBUST = 0.9, 0.65
+
+
+def _exercise_6(repaired: Any, *, model: torch.nn.Module, my_attack: Callable[..., Any], ds: Any,
+                xe: torch.Tensor, ye: torch.Tensor, epsilon: float, seed: int) -> None:
+    """The repaired model is a digits MLP like ``model`` (same class and parameter shapes, not a wrapper),
+    in eval mode, with a softmax that is not saturated, clean test accuracy >= REPAIR_CLEAN, and per-digit
+    accuracy >= REPAIR_ROBUST under the worst case of the learner's ``my_attack``, the check's margin PGD-50,
+    cross-entropy PGD-50 and a 100-query Square attack (gradient-free) at ``epsilon``."""
+    require(isinstance(repaired, torch.nn.Module), "give the repaired model (a torch.nn.Module), not "
+                                                   f"a {type(repaired).__name__}")
+    mine, reference = repaired.state_dict(), model.state_dict()
+    require(type(repaired) is type(model) and list(mine) == list(reference)
+            and all(mine[k].shape == reference[k].shape for k in reference),
+            f"the repaired model must be a {type(model).__name__} like the standard model (the same layers), "
+            "not a wrapper around one")
+    require(not any(m.training for m in repaired.modules()), "put the repaired model in eval mode (.eval())")
+    repaired = repaired.to(xe.device)
+    x = xe.clone().requires_grad_(True)
+    grad, = torch.autograd.grad(F.cross_entropy(repaired(x), ye, reduction="sum"), x)
+    flat = int((grad.flatten(1).abs().amax(1) == 0).sum())
+    require(flat <= 0.05 * len(xe), f"the cross-entropy gradient is exactly zero on {flat} of {len(xe)} digits: "
+                                    "the softmax is saturated, which hides the gradient without making the model robust")
+    clean = training.accuracy(repaired, ds.X_test, ds.y_test)
+    require(clean >= REPAIR_CLEAN, f"the repaired model's clean test accuracy is {clean:.3f}, "
+                                   f"expected at least {REPAIR_CLEAN}")
+    x_mine = my_attack(repaired, xe.clone(), ye.clone(), epsilon)
+    x_mine = xe.clone() if not isinstance(x_mine, torch.Tensor) or x_mine.shape != xe.shape else \
+        evasion.project_linf(xe, x_mine.detach().to(xe.device).clamp(0, 1), epsilon)
+    attacked = {"your my_attack": x_mine, "margin PGD-50": _margin_pgd(repaired, xe, ye, epsilon),
+                "PGD-50": evasion.pgd(repaired, xe, ye, epsilon, steps=50, seed=seed),
+                "Square (100 queries)": evasion.square(repaired, xe, ye, epsilon, n_queries=100, seed=seed)}
+    survive = {name: ad.correct(repaired, x_adv, ye) for name, x_adv in attacked.items()}
+    worst = float(np.logical_and.reduce([ad.correct(repaired, xe, ye), *survive.values()]).mean())
+    detail = ", ".join(f"{name} {ok.mean():.3f}" for name, ok in survive.items())
+    require(worst >= REPAIR_ROBUST, f"the repaired model keeps {worst:.3f} of the digits under the worst case of the "
+                                    f"attacks at eps = {epsilon:g} ({detail}), expected at least {REPAIR_ROBUST}")
+
+
 check = Checker("lab05", {
     1: ("FGSM-RS step", _exercise_1),
     2: ("squeezing detector", _exercise_2),
     3: ("BPDA", _exercise_3),
     4: ("EOT", _exercise_4),
     5: ("breaking a masked gradient", _exercise_5),
+    6: ("repair", _exercise_6),
 })
