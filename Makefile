@@ -41,7 +41,7 @@ help:
 	@echo "make labs   regenerate labs/ from solutions/"
 	@echo "make outputs  re-execute lessons and solutions in place (after editing them)"
 	@echo "make seeds  run every lesson and solution for seeds 0-9, check every stated number (build/seeds.md)"
-	@echo "make bench  time utils.attacks.evasion against torchattacks (build/bench.json)"
+	@echo "make bench  time utils.attacks.evasion against torchattacks, and the model API (build/bench.json)"
 	@echo "make lock   re-resolve requirements.lock and environment.yml (after editing pyproject.toml)"
 	@echo "make clean  remove build output and caches"
 
