@@ -49,7 +49,11 @@ ATLAS: dict[str, str] = {
     "AML.M0003": "Model Hardening",
     "AML.M0015": "Adversarial Input Detection",
     "AML.M0004": "Restrict Number of ML Model Queries",
+    "AML.M0005": "Control Access to ML Models and Data at Rest",
+    "AML.M0013": "Code Signing",
     "AML.M0014": "Verify ML Artifacts",
+    "AML.M0019": "Control Access to ML Models and Data in Production",
+    "AML.M0023": "AI Bill of Materials",
     "AML.M0024": "AI Telemetry Logging",
 }
 
@@ -80,7 +84,8 @@ CURRICULUM: tuple[Lesson, ...] = (
     Lesson("06", "model theft and privacy", "inference API", "confidentiality",
            ("AML.T0024.002", "AML.T0024.000", "AML.T0040"), ("ML05", "ML04", "ML03")),
     Lesson("07", "secure deployment", "packaging / serving", "integrity, confidentiality, availability",
-           ("AML.T0010", "AML.T0011", "AML.T0029"), ("ML06", "ML09")),
+           ("AML.T0010", "AML.T0011", "AML.T0040", "AML.T0029", "AML.M0005", "AML.M0013", "AML.M0014",
+            "AML.M0019", "AML.M0023"), ("ML06", "ML09")),
     Lesson("08", "monitoring", "operation", "integrity, availability, confidentiality",
            ("AML.M0024", "AML.T0015", "AML.T0024.002"), ("ML01", "ML05", "ML08")),
     Lesson("09", "governance and audit", "whole lifecycle", "all three",
