@@ -416,3 +416,32 @@ def test_request_panel_shows_each_decision(api):
     controls["batch"].value = 100
     assert label.value.startswith("<b>413</b>")
     assert "&quot;status&quot;: 413" in panel.children[4].value
+
+
+# --------------------------------------------------------------------------- reverse sigmoid (06)
+
+def test_reverse_sigmoid_perturbs_rows_that_still_sum_to_one():
+    p = np.array([[0.9, 0.05, 0.05], [0.5, 0.3, 0.2], [0.34, 0.33, 0.33]])
+    q = policy.reverse_sigmoid(p, beta=1.0, gamma=0.4)
+    assert q.shape == p.shape and np.allclose(q.sum(1), 1) and (q >= 0).all()
+    assert np.abs(q - p).max() > 0.05  # it does change the scores
+    assert np.allclose(policy.reverse_sigmoid(p, beta=0.0), p)  # beta 0: no perturbation
+    body = policy.shape_output(p, "reverse_sigmoid")
+    assert body["labels"] == [0, 0, 0] and np.allclose(body["probabilities"], q)
+    with pytest.raises(ValidationError, match="beta"):
+        policy.reverse_sigmoid(p, beta=-1)
+
+
+def test_reverse_sigmoid_scores_policy_over_the_api(course):
+    ds, model = course
+    issuer = serving.TokenIssuer()
+    app = serving.create_app(model, issuer, serving.ApiSettings(scores="reverse_sigmoid", beta=1.0, gamma=0.4))
+    with serving.ApiServer(app) as server:
+        body = _post(server, issuer.issue("s", ["predict", "predict:scores"]), _images(ds, 5)).json()
+        label_only = _post(server, issuer.issue("l", ["predict"]), _images(ds, 5)).json()
+    proba = training.predict_proba(model, ds.X_test[:5])
+    assert body["output"] == "reverse_sigmoid" and body["labels"] == proba.argmax(1).tolist()
+    assert np.allclose(body["probabilities"], policy.reverse_sigmoid(proba, 1.0, 0.4))
+    assert label_only["probabilities"] is None
+    with pytest.raises(ValidationError, match="gamma"):
+        serving.ApiSettings(scores="reverse_sigmoid", gamma=-0.1)

@@ -183,6 +183,21 @@ def train_loop(model: nn.Module, config: TrainConfig, X: np.ndarray, y: np.ndarr
     return history
 
 
+
+def save_cached(model: nn.Module, weights: Path, meta_path: Path, meta: dict) -> None:
+    """Write a model's weights (safetensors) and its metadata (JSON) into the cache, each to a
+    temporary name first and then renamed, so that parallel runs never read half a file
+    (taught in 00_orientation_and_threat_model; every cached model goes through it)."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    state = {k: t.detach().cpu().contiguous() for k, t in model.state_dict().items()}
+    tmp_w = weights.with_name(f"{weights.name}.{os.getpid()}.tmp")
+    tmp_m = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.tmp")
+    save_file(state, str(tmp_w))
+    tmp_m.write_text(json.dumps(meta, default=str))
+    tmp_w.replace(weights)
+    tmp_m.replace(meta_path)
+
+
 def fit(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_classes: int | None = None, *,
         device: torch.device | str | None = None, batch_hook: BatchHook | None = None,
         tag: str | None = None, cache: bool = True) -> nn.Module:
@@ -239,15 +254,7 @@ def fit(config: TrainConfig, X: np.ndarray, y: np.ndarray, n_classes: int | None
         meta = {"config": asdict(config), "tag": tag, "history": history,
                 "train_seconds": seconds, "key": key}
         if cache:
-            cache_dir().mkdir(parents=True, exist_ok=True)
-            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-            # write to temporary names, then rename: parallel runs never see half a file
-            tmp_w = weights.with_name(f"{weights.name}.{os.getpid()}.tmp")
-            tmp_m = meta_path.with_name(f"{meta_path.name}.{os.getpid()}.tmp")
-            save_file(state, str(tmp_w))
-            tmp_m.write_text(json.dumps(meta, default=str))
-            tmp_w.replace(weights)
-            tmp_m.replace(meta_path)
+            save_cached(model, weights, meta_path, meta)
         meta["from_cache"] = False
     model.to(device).eval()
     model.meta = meta  # type: ignore[attr-defined]

@@ -52,7 +52,9 @@ class ApiSettings:
         batch_limit: at most ``max_batch`` images per request.
         quota: at most ``quota_images`` images answered per client in all.
         output_policy: answer what the scopes allow (off: full probabilities for everyone).
-        scores: what a ``predict:scores`` token gets, ``"full"`` or ``"rounded"`` (to ``decimals``).
+        scores: what a ``predict:scores`` token gets, ``"full"``, ``"rounded"`` (to ``decimals``)
+            or ``"reverse_sigmoid"`` (probabilities perturbed with ``beta``, ``gamma``; see
+            :func:`utils.serving.policy.reverse_sigmoid`, taught in 06_model_theft_and_privacy).
     """
 
     auth: bool = True
@@ -68,6 +70,8 @@ class ApiSettings:
     quota_images: int = 10_000
     scores: str = "full"
     decimals: int = 1
+    beta: float = 1.0
+    gamma: float = 0.4
 
     def __post_init__(self):
         where = "ApiSettings"
@@ -81,8 +85,10 @@ class ApiSettings:
         v.integer(self.max_body_bytes, "max_body_bytes", where, 1_000, 100_000_000)
         v.integer(self.max_batch, "max_batch", where, 1, 100_000)
         v.integer(self.quota_images, "quota_images", where, 1, 10**9)
-        v.choice(self.scores, "scores", where, ("full", "rounded"))
+        v.choice(self.scores, "scores", where, policy.SCORES)
         v.integer(self.decimals, "decimals", where, 0, 6)
+        v.real(self.beta, "beta", where, 0.0, 10.0)
+        v.real(self.gamma, "gamma", where, 0.0, 100.0)
 
     def without(self, *defenses: str) -> "ApiSettings":
         """The same settings with the named defenses off, e.g. ``settings.without("auth", "validation")``."""
@@ -320,7 +326,7 @@ def create_app(model, issuer: TokenIssuer, settings: ApiSettings = ApiSettings()
         # validation off: whatever arrived goes to the model, and may fail there (a 500)
         proba = training.predict_proba(model, X) if settings.validation else _unchecked(model, X)
         output = decision.output if settings.output_policy else "full"
-        answer = policy.shape_output(proba, output, settings.decimals)
+        answer = policy.shape_output(proba, output, settings.decimals, settings.beta, settings.gamma)
         usage.add(identity.subject, n)
         audit.record(client=identity.subject, scopes=identity.scopes, input_sha256=digest, decision="allow",
                      status=200, reason=decision.reason, n_images=n, output_class=answer["labels"])
