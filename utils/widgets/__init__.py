@@ -12,6 +12,7 @@ ipywidgets. Each panel names the lesson that shows it:
 - :mod:`utils.widgets.attacks` – ``attack_explorer`` (04_adversarial_examples)
 - :mod:`utils.widgets.monitoring` – ``drift_panel`` (08_monitoring)
 - :mod:`utils.widgets.serving` – ``request_panel`` (07_secure_deployment)
+- :mod:`utils.widgets.theft` – ``theft_panel`` (06_model_theft_and_privacy)
 
 A notebook imports the panel it shows: ``from utils.widgets import flip_panel``.
 """
@@ -23,8 +24,9 @@ from utils.widgets.defenses import comparison_panel, threshold_panel
 from utils.widgets.monitoring import drift_panel
 from utils.widgets.poisoning import backdoor_panel, flip_panel
 from utils.widgets.serving import request_panel
+from utils.widgets.theft import theft_panel
 
 __all__ = [
     "attack_explorer", "backdoor_panel", "comparison_panel", "drift_panel", "figure_png", "figure_widget",
-    "flip_panel", "mistake_browser", "request_panel", "result_label", "threshold_panel",
+    "flip_panel", "mistake_browser", "request_panel", "result_label", "theft_panel", "threshold_panel",
 ]
