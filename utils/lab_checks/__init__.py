@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from utils.course.grading import RESULTS, write_result
+from utils.course.grading import RESULTS, NotSolved, write_result
 from utils.course.grading import check as _grading_check
 from utils.validation import fail
 
@@ -41,4 +41,18 @@ class Checker:
         return passed
 
 
-__all__ = ["Checker"]
+def call(name: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` for a check: any exception of the learner's code (other than
+    :class:`~utils.course.grading.NotSolved`) becomes ``NotSolved`` naming the case.
+
+    Taught in 00_orientation_and_threat_model and used by the labs' checks.
+    """
+    try:
+        return fn(*args)
+    except NotSolved:
+        raise
+    except Exception as e:  # the learner's code may fail in any way
+        raise NotSolved(f"{name}: your function raised {type(e).__name__} ({str(e)[:160]})") from None
+
+
+__all__ = ["Checker", "call"]

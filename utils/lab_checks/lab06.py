@@ -9,7 +9,7 @@ tests/test_lab_checks_06.py). Failure messages say which case is wrong, never th
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,16 +21,7 @@ from utils.privacy import membership as mi
 from utils.theft import extraction as ex
 from utils.theft import ownership
 from . import Checker
-
-
-def _call(name: str, fn: Callable, *args: Any) -> Any:
-    """``fn(*args)``; an exception becomes NotSolved naming the case (06_model_theft_and_privacy_lab)."""
-    try:
-        return fn(*args)
-    except NotSolved:
-        raise
-    except Exception as e:  # the learner's code may fail in any way
-        raise NotSolved(f"{name}: your function raised {type(e).__name__} ({str(e)[:160]})") from None
+from . import call as _call
 
 
 def watermarked_victim(ds, seed: int) -> tuple[torch.nn.Module, np.ndarray, np.ndarray]:
