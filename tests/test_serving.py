@@ -11,7 +11,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-import utils
 from utils import data, serving, training
 from utils.serving import policy
 from utils.serving.auth import AuthError, Identity, bearer, same_secret
@@ -26,14 +25,6 @@ class Clock:
 
     def __call__(self):
         return self.t
-
-
-@pytest.fixture(scope="module")
-def course():
-    utils.setup(0, plots=False)
-    ds = data.load("digits", seed=0)
-    model = training.fit(training.preset("mlp", seed=0), ds.X_train, ds.y_train, ds.n_classes)
-    return ds, model
 
 
 @pytest.fixture(scope="module")

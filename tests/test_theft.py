@@ -5,20 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import utils
-from utils import data, serving, theft, training
+from utils import serving, theft, training
 from utils.serving import policy
 from utils.validation import ValidationError
 
 pytestmark = pytest.mark.notebooks  # trains (or loads) the course MLP and starts a server
-
-
-@pytest.fixture(scope="module")
-def course():
-    utils.setup(0, plots=False)
-    ds = data.load("digits", seed=0)
-    model = training.fit(training.preset("mlp", seed=0), ds.X_train, ds.y_train, ds.n_classes)
-    return ds, model
 
 
 # --------------------------------------------------------------------------- policies and calibration
