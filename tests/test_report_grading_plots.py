@@ -150,18 +150,18 @@ def test_mistake_browser_updates_its_text_line():
         widgets.mistake_browser(images, y[:5], proba)
 
 
-def test_threat_model_covers_lessons_01_to_09_with_known_ids():
+def test_threat_model_covers_lessons_01_to_11_with_known_ids():
     numbers = [les.number for les in threat_model.CURRICULUM]
-    assert numbers == [f"{i:02d}" for i in range(1, 10)]
+    assert numbers == [f"{i:02d}" for i in range(1, 12)]
     for les in threat_model.CURRICULUM:
         assert les.atlas and les.owasp
         assert all(i in threat_model.ATLAS for i in les.atlas)
         assert all(o in threat_model.OWASP_ML_TOP10 for o in les.owasp)
     table = threat_model.table()
-    assert table.shape == (9, 4) and "ML02 Data Poisoning Attack" in table.loc["01 data poisoning", "OWASP ML Top 10"]
-    with pytest.raises(ValueError, match="threat_model.lesson: number = '10' is not one of the choices; "
+    assert table.shape == (11, 4) and "ML02 Data Poisoning Attack" in table.loc["01 data poisoning", "OWASP ML Top 10"]
+    with pytest.raises(ValueError, match="threat_model.lesson: number = '12' is not one of the choices; "
                                          "number must be one of '01'"):
-        threat_model.lesson("10")
+        threat_model.lesson("12")
     assert threat_model.lesson("04").number == "04"
 
 

@@ -1,6 +1,6 @@
 """The course's threat model as data (taught in 00_orientation_and_threat_model).
 
-Each lesson 01–09 is mapped to the lifecycle stage it attacks or defends, the
+Each lesson 01–11 is mapped to the lifecycle stage it attacks or defends, the
 security property at stake (confidentiality, integrity, availability), MITRE
 ATLAS technique ids and OWASP Machine Learning Security Top 10 (2023) entries.
 Lessons cite the same ids, and a test keeps them consistent.
@@ -55,7 +55,9 @@ ATLAS: dict[str, str] = {
     "AML.M0014": "Verify ML Artifacts",
     "AML.M0019": "Control Access to ML Models and Data in Production",
     "AML.M0023": "AI Bill of Materials",
+    "AML.M0016": "Vulnerability Scanning",
     "AML.M0024": "AI Telemetry Logging",
+    "AML.M0025": "Maintain AI Dataset Provenance",
 }
 
 
@@ -89,8 +91,14 @@ CURRICULUM: tuple[Lesson, ...] = (
             "AML.M0019", "AML.M0023"), ("ML06", "ML09")),
     Lesson("08", "monitoring", "operation", "integrity, availability, confidentiality",
            ("AML.M0024", "AML.T0015", "AML.T0024.002"), ("ML01", "ML05", "ML08")),
-    Lesson("09", "governance and audit", "whole lifecycle", "all three",
-           ("AML.M0014", "AML.T0010"), ("ML06", "ML10")),
+    Lesson("09", "governance and audit", "whole lifecycle", "integrity, confidentiality, availability",
+           ("AML.M0024", "AML.M0025", "AML.M0014", "AML.M0013", "AML.M0016", "AML.T0010", "AML.T0018",
+            "AML.T0024.002"), ("ML06", "ML10", "ML02", "ML05")),
+    Lesson("10", "workbench", "before release (auditing a model you bring)", "integrity, confidentiality",
+           ("AML.T0015", "AML.T0018", "AML.T0024.000", "AML.T0024.002", "AML.M0016"),
+           ("ML01", "ML04", "ML05", "ML10")),
+    Lesson("11", "capstone", "before release (penetration test)", "integrity, confidentiality",
+           ("AML.T0018", "AML.T0015", "AML.T0024.000", "AML.T0042"), ("ML01", "ML04", "ML10")),
 )
 
 
