@@ -86,6 +86,35 @@ def test_tokens_expire_on_the_issuers_clock():
         issuer.verify(token)
 
 
+def test_a_revoked_client_or_token_is_refused_before_it_expires():
+    issuer = serving.TokenIssuer()
+    mallory, alice = issuer.issue("mallory"), issuer.issue("alice")
+    one, other = issuer.issue("bob"), issuer.issue("bob")
+    issuer.revoke("mallory")
+    issuer.revoke(token_id=issuer.verify(one).token_id)
+    for token in (mallory, one):
+        with pytest.raises(AuthError, match="token revoked") as e:
+            issuer.verify(token)
+        assert e.value.status == 401
+    assert issuer.verify(alice).subject == "alice" and issuer.verify(other).subject == "bob"
+    assert issuer.revoked == {"mallory"}
+    with pytest.raises(AuthError, match="token revoked"):
+        issuer.verify(issuer.issue("mallory"))  # a new token for the same client too
+    for bad in (dict(), dict(subject=""), dict(token_id="")):
+        with pytest.raises(ValidationError, match="TokenIssuer.revoke"):
+            issuer.revoke(**bad)
+
+
+def test_a_revoked_client_gets_401_from_the_running_api(api):
+    issuer = api["issuer"]
+    token = issuer.issue("eve", ["predict"])
+    assert _post(api["server"], token, _images(api["ds"])).status_code == 200
+    issuer.revoke("eve")
+    r = _post(api["server"], token, _images(api["ds"]))
+    assert r.status_code == 401 and "revoked" in r.json()["detail"] and "labels" not in r.json()
+    assert serving.read_audit(api["log"].path)[-1]["decision"] == "deny"
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(key=b"short"), "at least 32"), (dict(key="a string key of more than thirty-two chars"), "at least 32"),
     (dict(ttl_s=0), "ttl_s"),

@@ -83,6 +83,29 @@ class TokenIssuer:
         self.issuer = str(issuer)
         self.ttl_s = v.real(ttl_s, "ttl_s", where, 1.0, 86_400.0)
         self.clock = clock
+        self._revoked_subjects: set[str] = set()
+        self._revoked_ids: set[str] = set()
+
+    def revoke(self, subject: str | None = None, *, token_id: str | None = None) -> None:
+        """Refuse, from now on, every token of ``subject`` or the one token whose ``jti`` is
+        ``token_id``, even before it expires (taught in 09_governance_and_audit: the first step of
+        an extraction incident's response)."""
+        where = "TokenIssuer.revoke"
+        if subject is None and token_id is None:
+            v.fail(where, "neither subject nor token_id", "name the client (subject) or one token's id")
+        if subject is not None:
+            if not isinstance(subject, str) or not subject.strip():
+                v.fail(where, f"subject = {subject!r}", "subject must be a non-empty string")
+            self._revoked_subjects.add(subject)
+        if token_id is not None:
+            if not isinstance(token_id, str) or not token_id:
+                v.fail(where, f"token_id = {token_id!r}", "token_id must be a token's jti claim")
+            self._revoked_ids.add(token_id)
+
+    @property
+    def revoked(self) -> frozenset[str]:
+        """The subjects whose tokens are refused (taught in 09_governance_and_audit)."""
+        return frozenset(self._revoked_subjects)
 
     def issue(self, subject: str, scopes: Iterable[str] = ("predict",), ttl_s: float | None = None) -> str:
         """A signed token for ``subject`` with ``scopes``, valid for ``ttl_s`` seconds."""
@@ -120,6 +143,8 @@ class TokenIssuer:
             raise AuthError(401, "malformed token") from None
         if not isinstance(claims["exp"], (int, float)) or claims["exp"] <= self.clock():
             raise AuthError(401, "token expired: ask for a new one")
+        if str(claims["sub"]) in self._revoked_subjects or str(claims.get("jti", "")) in self._revoked_ids:
+            raise AuthError(401, "token revoked: this client's access was withdrawn")
         scopes = frozenset(str(claims.get("scope", "")).split())
         return Identity(str(claims["sub"]), frozenset(s for s in scopes if s in SCOPES), str(claims.get("jti", "")))
 
