@@ -88,6 +88,18 @@ def test_query_sets_have_the_shape_and_range_they_say(course):
     # the same digits, moved a little: mostly still read as themselves, unlike noise
     assert (training.predict(model, public) == ds.y_val[:100]).mean() > 0.6
     assert (training.predict(model, theft.query_set("noise", 100)) == ds.y_val[:100]).mean() < 0.3
+    with pytest.raises(ValueError, match="without X_own"):
+        theft.query_set("steps", 10)
+
+
+def test_prada_flags_the_synthetic_step_thief_and_not_natural_queries(course):
+    ds, model = course
+    for seed in range(3):
+        steps = theft.query_set("steps", 300, ds.X_val, seed=seed)
+        assert np.array_equal(steps[:10], ds.X_val[:10]) and len({x.tobytes() for x in steps}) == 300
+        flagged = theft.prada_stream(steps.reshape(300, -1), training.predict(model, steps))["flagged"]
+        natural = theft.prada_stream(ds.X_test[:300].reshape(300, -1), training.predict(model, ds.X_test[:300]))
+        assert flagged and not natural["flagged"]
 
 
 def test_fidelity_is_agreement_with_the_victim(course):

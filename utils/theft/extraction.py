@@ -21,7 +21,7 @@ from utils import validation as v
 from utils.models import build_model
 
 #: The query sets a thief can use (see :func:`query_set`).
-QUERY_SETS = ("natural", "public", "noise", "blobs")
+QUERY_SETS = ("natural", "public", "noise", "blobs", "steps")
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,9 @@ def query_set(kind: str, n: int, X_own: np.ndarray | None = None, seed: int = 0,
     - ``"noise"``: uniform noise in [0, 1].
     - ``"blobs"``: synthetic strokes: each image a sum of 1–3 random Gaussian blobs,
       scaled to a maximum of 1.
+    - ``"steps"``: the synthetic-step thief PRADA was built against (Papernot et al.'s
+      Jacobian-style augmentation, with random steps): start from the first 10 of ``X_own``,
+      then each new batch of 10 is a small random step (σ = 0.02) from earlier queries.
     """
     where = "query_set"
     kind = v.choice(kind, "kind", where, QUERY_SETS)
@@ -113,6 +116,16 @@ def query_set(kind: str, n: int, X_own: np.ndarray | None = None, seed: int = 0,
             return X_own[:n].copy()
         reps = int(np.ceil(n / len(X_own)))
         return vary(np.concatenate([X_own] * reps)[:n], seed=seed)
+    if kind == "steps":
+        if X_own is None:
+            v.fail(where, "kind 'steps' without X_own", "give X_own: the thief's few real seed images")
+        X_own = v.images(X_own, where, name="X_own", allow_empty=False)
+        steps = [X_own[:10].astype(np.float32)]
+        while sum(len(s) for s in steps) < n:
+            pool = np.concatenate(steps)
+            base = pool[rng.integers(0, len(pool), 10)]
+            steps.append(np.clip(base + rng.normal(0, 0.02, base.shape), 0, 1).astype(np.float32))
+        return np.concatenate(steps)[:n]
     shape = tuple(v.integer(s, "shape entry", where, 1, 64) for s in shape)
     if kind == "noise":
         return rng.uniform(0.0, 1.0, size=(n, *shape)).astype(np.float32)

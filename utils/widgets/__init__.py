@@ -13,6 +13,7 @@ ipywidgets. Each panel names the lesson that shows it:
 - :mod:`utils.widgets.monitoring` – ``drift_panel`` (08_monitoring)
 - :mod:`utils.widgets.serving` – ``request_panel`` (07_secure_deployment)
 - :mod:`utils.widgets.theft` – ``theft_panel`` (06_model_theft_and_privacy)
+- :mod:`utils.widgets.governance` – ``risk_panel`` (09_governance_and_audit)
 
 A notebook imports the panel it shows: ``from utils.widgets import flip_panel``.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 from utils.widgets.attacks import attack_explorer
 from utils.widgets.core import figure_png, figure_widget, mistake_browser, result_label
 from utils.widgets.defenses import comparison_panel, threshold_panel
+from utils.widgets.governance import risk_panel
 from utils.widgets.monitoring import drift_panel
 from utils.widgets.poisoning import backdoor_panel, flip_panel
 from utils.widgets.serving import request_panel
@@ -28,5 +30,5 @@ from utils.widgets.theft import theft_panel
 
 __all__ = [
     "attack_explorer", "backdoor_panel", "comparison_panel", "drift_panel", "figure_png", "figure_widget",
-    "flip_panel", "mistake_browser", "request_panel", "result_label", "theft_panel", "threshold_panel",
+    "flip_panel", "mistake_browser", "request_panel", "result_label", "risk_panel", "theft_panel", "threshold_panel",
 ]
