@@ -31,7 +31,7 @@ PYTEST_WORKERS ?= 2
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help venv lock run seeds test test-ui test-unit chromium lab labs clean clean-notebooks outputs bench
+.PHONY: help venv lock run seeds test test-ui test-unit chromium lab labs clean clean-notebooks outputs bench grade
 
 help:
 	@echo "make run    execute every lesson and solution into build/, write build/report.md"
@@ -42,6 +42,7 @@ help:
 	@echo "make outputs  re-execute lessons and solutions in place (after editing them)"
 	@echo "make seeds  run every lesson and solution for seeds 0-9, check every stated number (build/seeds.md)"
 	@echo "make bench  time utils.attacks.evasion against torchattacks, and the model API (build/bench.json)"
+	@echo "make grade SUBMISSIONS=folder  run each learner's lab in a sandbox, write build/grade/grades.html and .csv"
 	@echo "make lock   re-resolve requirements.lock and environment.yml (after editing pyproject.toml)"
 	@echo "make clean  remove build output and caches"
 
@@ -79,6 +80,7 @@ lock:
 	$(BIN)/python -m uv pip compile pyproject.toml --universal --quiet \
 		--custom-compile-command "make lock" -o requirements.lock
 	$(BIN)/python -m utils.tooling.lockfile environment
+	$(BIN)/python -m utils.tooling.binder
 
 test: venv
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not ui" \
@@ -105,6 +107,15 @@ test-unit: venv
 
 bench: venv
 	$(BIN)/python -m utils.tooling.benchmarks
+
+# Grade a class's labs (docs/instructor-guide.md): every submitted notebook runs in
+# its own sandbox (time, memory and output limits, no network, no solutions/), in
+# parallel through the Dask engine; the table goes to build/grade/.
+#   make grade SUBMISSIONS=submissions GRADE_OPTS="--timeout 300 --workers 4"
+SUBMISSIONS ?= submissions
+GRADE_OPTS ?=
+grade: venv
+	$(BIN)/python -m utils.tooling.grade $(SUBMISSIONS) --out build/grade $(GRADE_OPTS)
 
 lab: venv
 	$(BIN)/jupyter lab --ip=127.0.0.1 --no-browser --ServerApp.root_dir=$(CURDIR) \
