@@ -13,6 +13,8 @@ def test_a_two_worker_cluster_returns_every_result_in_order_and_reports_failures
     items = [16, -1, 9, 0.25, "x"]
     with parallel.engine(n_workers=2) as client:
         assert len(client.scheduler_info()["workers"]) == 2
+        assert client.scheduler.address.startswith("tcp://127.0.0.1:")  # loopback only
+        assert all(w.startswith("tcp://127.0.0.1:") for w in client.scheduler_info()["workers"])
         results = parallel.map_tasks(math.sqrt, items, client=client)
     assert [r.item for r in results] == items
     assert [r.ok for r in results] == [True, False, True, True, False]

@@ -3,7 +3,8 @@
 One engine for both (taught in 10_workbench; ``make grade`` uses it too):
 
 - with no address, :func:`engine` starts a :class:`distributed.LocalCluster` on this machine
-  (processes, one thread each, no dashboard) and closes it afterwards;
+  (processes, one thread each, on 127.0.0.1, its dashboard on a free loopback port) and closes
+  it afterwards;
 - with a scheduler's address (``tcp://host:8786``, or ``MODELSEC_DASK_SCHEDULER``), the same
   code runs on that cluster's workers, on as many machines as it has, with no change.
 
@@ -70,7 +71,8 @@ def engine(address: str | None = None, n_workers: int = 2, memory_limit: str = "
             yield client
         return
     v.integer(n_workers, "n_workers", "parallel.engine", 1, 64)
-    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address="127.0.0.1:0",
                            silence_logs=logging.ERROR, memory_limit=memory_limit)
     try:
         with Client(cluster) as client:
