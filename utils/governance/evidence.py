@@ -35,6 +35,10 @@ PGD_STEPS = 20
 N_ROBUST = 200
 #: The membership attack's false-positive rate (its TPR is read there).
 MEMBERSHIP_FPR = 0.01
+#: The backdoor scan's trusted-reference rule: a small cluster is flagged only when the trusted
+#: examples of its class fall into it at most this many times as often as the training examples
+#: (lesson 03's default, 0.5, flags a natural sub-style of a clean class on some seeds).
+SCAN_REFERENCE_RATIO = 0.25
 #: Queries of the extraction measurement (the thief's own digits, the validation split).
 N_QUERIES = 300
 #: A per-client query quota (lesson 07's API): the thief gets this many answers, labels only.
@@ -139,7 +143,8 @@ def _scan(model, X, y, X_ref, y_ref, n_classes: int, seed: int):
 
     feats = models.hidden_activations(model, X, layer=0)
     ref = models.hidden_activations(model, X_ref, layer=0)
-    return dd.activation_clustering(feats, y, reference=(ref, y_ref), seed=seed)
+    return dd.activation_clustering(feats, y, reference=(ref, y_ref), max_reference_ratio=SCAN_REFERENCE_RATIO,
+                                    seed=seed)
 
 
 def _membership_tpr(model, X_in, y_in, X_out, y_out) -> float:
@@ -151,16 +156,15 @@ def _membership_tpr(model, X_in, y_in, X_out, y_out) -> float:
 
 
 def measure_candidate(trail, evidence: Evidence, candidate: str, model, ds, X_train, y_train, *,
-                      seed: int = 0, eps: float = EPS, scan_model=None) -> dict[str, Measurement]:
+                      seed: int = 0, eps: float = EPS) -> dict[str, Measurement]:
     """The release gate's four measurements of one model version, recorded as
     ``<metric>@<candidate>`` (taught in 09_governance_and_audit):
 
     - ``clean_accuracy`` on the test split; ``robust_accuracy`` under PGD at ``eps``;
-    - ``backdoor_flagged``: the share of its training set that activation clustering with the
-      trusted validation split as reference flags, in the hidden layer of ``scan_model``: a
-      standard model trained on that set (default the candidate itself). An adversarially
-      trained candidate's own representation is not what the scan was calibrated on (it flags
-      up to 3% of a clean set on some seeds), so its scan reads the standard model of the same data;
+    - ``backdoor_flagged``: the share of its training set that activation clustering flags in the
+      candidate's first hidden layer, with the trusted validation split as reference (a small
+      cluster counts only if trusted examples of its class fall into it at most a quarter as
+      often as training examples do: :data:`SCAN_REFERENCE_RATIO`);
     - ``membership_tpr``: the loss-threshold attack's TPR at 1% FPR, its training set against
       the test split (data it never saw).
     """
@@ -179,12 +183,11 @@ def measure_candidate(trail, evidence: Evidence, candidate: str, model, ds, X_tr
                                     lesson="04", method=f"PGD-{PGD_STEPS}, Linf eps={eps:g}", model=sha,
                                     seconds=time.perf_counter() - t0)
     t0 = time.perf_counter()
-    reader = model if scan_model is None else scan_model
-    det = _scan(reader, X_train, y_train, ds.X_val, ds.y_val, ds.n_classes, seed)
+    det = _scan(model, X_train, y_train, ds.X_val, ds.y_val, ds.n_classes, seed)
     out["backdoor_flagged"] = record(trail, f"backdoor_flagged@{candidate}", det.n_flagged / len(y_train),
                                      n=len(y_train), lesson="03",
                                      method="activation clustering, trusted reference", model=sha,
-                                     seconds=time.perf_counter() - t0, scan_model=weights_sha256(reader))
+                                     seconds=time.perf_counter() - t0)
     t0 = time.perf_counter()
     tpr = _membership_tpr(model, X_train, y_train, ds.X_test, ds.y_test)
     out["membership_tpr"] = record(trail, f"membership_tpr@{candidate}", tpr, n=len(y_train) + len(ds.y_test),
@@ -240,10 +243,9 @@ def collect(trail, seed: int = 0, *, eps: float = EPS) -> Evidence:
     poisoned = training.fit(config, Xp, yp, ds.n_classes)
     trained("v3", poisoned, config, data="digits train split, 5% BadNets poison")
 
-    for name, model, X, y, reader in (("v1", base, ds.X_train, ds.y_train, None),
-                                      ("v2", hardened, ds.X_train, ds.y_train, base),
-                                      ("v3", poisoned, Xp, yp, None)):
-        measure_candidate(trail, ev, name, model, ds, X, y, seed=seed, eps=eps, scan_model=reader)
+    for name, model, X, y in (("v1", base, ds.X_train, ds.y_train), ("v2", hardened, ds.X_train, ds.y_train),
+                              ("v3", poisoned, Xp, yp)):
+        measure_candidate(trail, ev, name, model, ds, X, y, seed=seed, eps=eps)
 
     # backdoor: attack success before and after cleaning (lesson 03)
     t0 = time.perf_counter()
