@@ -14,6 +14,7 @@ ipywidgets. Each panel names the lesson that shows it:
 - :mod:`utils.widgets.serving` – ``request_panel`` (07_secure_deployment)
 - :mod:`utils.widgets.theft` – ``theft_panel`` (06_model_theft_and_privacy)
 - :mod:`utils.widgets.governance` – ``risk_panel`` (09_governance_and_audit)
+- :mod:`utils.widgets.workbench` – ``workbench_panel`` (10_workbench)
 
 A notebook imports the panel it shows: ``from utils.widgets import flip_panel``.
 """
@@ -27,8 +28,10 @@ from utils.widgets.monitoring import drift_panel
 from utils.widgets.poisoning import backdoor_panel, flip_panel
 from utils.widgets.serving import request_panel
 from utils.widgets.theft import theft_panel
+from utils.widgets.workbench import workbench_panel
 
 __all__ = [
     "attack_explorer", "backdoor_panel", "comparison_panel", "drift_panel", "figure_png", "figure_widget",
     "flip_panel", "mistake_browser", "request_panel", "result_label", "risk_panel", "theft_panel", "threshold_panel",
+    "workbench_panel",
 ]
