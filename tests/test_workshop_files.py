@@ -189,7 +189,7 @@ def test_nbgitpuller_links_in_the_docs_are_well_formed():
 
 def test_the_guide_covers_every_lesson_and_both_schedules():
     text = GUIDE.read_text()
-    planned = {"10", "11"}  # being written: a short planned entry each
+    planned: set[str] = set()  # a lesson being written gets a short planned entry
     lessons = sorted({p.name[:2] for p in (ROOT / "notebooks").glob("*.ipynb")} | {f"{n:02d}" for n in range(10)})
     for nn in lessons:
         section = re.search(rf"^### {nn} · (.+?)$(.*?)(?=^### |^## |\Z)", text, re.M | re.S)
@@ -199,17 +199,16 @@ def test_the_guide_covers_every_lesson_and_both_schedules():
             for part in ("Core", "Optional", "Discuss", "Misconceptions", "On the projector"):
                 assert f"**{part}" in body, f"lesson {nn}: no {part}"
             assert len(re.findall(r"^\s*\d\. ", body.split("**Discuss")[1].split("**")[1], re.M)) == 3
-    for nn in ("10", "11"):
-        assert re.search(rf"^### {nn} · ", text, re.M), f"no planned entry for {nn}"
     assert "## One-day workshop" in text and "## Two-day workshop" in text
 
 
 def test_the_guide_names_commands_that_exist():
     text = GUIDE.read_text()
     make = (ROOT / "Makefile").read_text()
-    for target in set(re.findall(r"`make (\w[\w-]*)", text)) - {"grade"}:  # grade: the lead's Makefile merge
+    for target in set(re.findall(r"`make (\w[\w-]*)", text)):
         assert re.search(rf"^{target}:", make, re.M), f"the guide names `make {target}`"
     for module in set(re.findall(r"python -m (utils(?:\.\w+)+)", text)):
-        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+        path = ROOT / module.replace(".", "/")
+        assert path.with_suffix(".py").exists() or (path / "__main__.py").exists(), module
     for stem in set(re.findall(r"\b(\d\d_[a-z_]+?)(?:_lab)?\.ipynb", text)):
-        assert list(ROOT.glob(f"notebooks/{stem}.ipynb")) or stem[:2] in ("09", "10", "11"), stem
+        assert list(ROOT.glob(f"notebooks/{stem}.ipynb")), stem
