@@ -418,6 +418,11 @@ def _inner(spec_path: str) -> int:
         (view / d).mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0 and os.environ.get("MODELSEC_SANDBOX_NS") == "1" and _real_root():
         _expose([sys.base_prefix, sys.prefix, str(ROOT)])
+        # _expose binds folders back without their submounts (a course cloned into a private
+        # folder, e.g. mktemp -d, comes back whole): cover the hidden folders again, on top
+        for h in spec["hide"]:
+            if Path(h).is_dir():
+                subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=4k,mode=555", "hidden", h], check=True)
         for dirpath, dirnames, filenames in os.walk(view):
             for name in [dirpath] + [os.path.join(dirpath, n) for n in dirnames + filenames]:
                 os.chown(name, NOBODY, NOBODY)
