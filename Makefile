@@ -67,7 +67,7 @@ run: venv
 	$(BIN)/python -m utils.tooling.runner $(PARAMS)
 
 # Every lesson and solution for seeds 0-9, two kernels at a time: each number a
-# notebook states (utils.course.report.expect) must hold for every seed. Slow (about 36 minutes on 2 cores).
+# notebook states (utils.course.report.expect) must hold for every seed. Slow (about 47 minutes on 2 cores).
 SEEDS ?= 0-9
 seeds: venv
 	$(BIN)/python -m utils.tooling.runner --seeds $(SEEDS) --jobs 2 $(PARAMS)
