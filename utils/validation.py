@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
+from pathlib import Path
 from typing import Any, Iterable, NoReturn
 
 import numpy as np
@@ -124,6 +126,16 @@ def choice(value: Any, name: str, where: str, options: Iterable[Any]) -> Any:
 
 
 # --------------------------------------------------------------------------- arrays
+
+
+def existing_file(path: Any, name: str, where: str) -> Path:
+    """``path`` as a :class:`~pathlib.Path` to an existing regular file (taught in 07_secure_deployment)."""
+    if not isinstance(path, (str, os.PathLike)):
+        fail(where, f"{name} is a {type(path).__name__}", f"{name} must be a path (str or pathlib.Path)")
+    p = Path(path)
+    if not p.is_file():
+        fail(where, f"{name} = '{p}' is not an existing file", f"{name} must name a file that exists")
+    return p
 
 
 def _torch():

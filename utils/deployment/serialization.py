@@ -33,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from utils import validation as v
+from utils.validation import existing_file  # noqa: F401  (callers import it from here too)
 
 #: The callables a malicious pickle can use to create its marker: ``builtins.exec`` (on every
 #: scanner's deny list) and ``pathlib.Path.touch`` (a less-common callable that some miss).
@@ -47,16 +48,6 @@ def sha256_file(path: str | Path, where: str = "sha256_file") -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def existing_file(path: Any, name: str, where: str) -> Path:
-    """``path`` as a :class:`~pathlib.Path` to an existing regular file (taught in 07_secure_deployment)."""
-    if not isinstance(path, (str, os.PathLike)):
-        v.fail(where, f"{name} is a {type(path).__name__}", f"{name} must be a path (str or pathlib.Path)")
-    p = Path(path)
-    if not p.is_file():
-        v.fail(where, f"{name} = '{p}' is not an existing file", f"{name} must name a file that exists")
-    return p
 
 
 def new_file(path: Any, name: str, where: str) -> Path:

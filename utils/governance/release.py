@@ -119,7 +119,7 @@ def rules_from(items: Iterable[dict[str, Any]] | str | Path) -> list[Rule]:
     one (taught in 09_governance_and_audit)."""
     where = "rules_from"
     if isinstance(items, (str, os.PathLike)):
-        p = _file(items, "rules", where)
+        p = v.existing_file(items, "rules", where)
         try:
             items = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
@@ -143,13 +143,6 @@ def rules_from(items: Iterable[dict[str, Any]] | str | Path) -> list[Rule]:
 # --------------------------------------------------------------------------- evidence
 
 
-def _file(path: Any, name: str, where: str) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        v.fail(where, f"{name} is a {type(path).__name__}", f"{name} must be a path (str or pathlib.Path)")
-    p = Path(path)
-    if not p.is_file():
-        v.fail(where, f"{name} = '{p}' is not an existing file", f"{name} must name a file that exists")
-    return p
 
 
 def load_evidence(evidence: dict[str, Any] | str | Path, base: str | Path | None = None) -> dict[str, Any]:
@@ -164,7 +157,7 @@ def load_evidence(evidence: dict[str, Any] | str | Path, base: str | Path | None
     path, used when the gate is not given one)."""
     where = "load_evidence"
     if isinstance(evidence, (str, os.PathLike)):
-        p = _file(evidence, "evidence", where)
+        p = v.existing_file(evidence, "evidence", where)
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
@@ -514,7 +507,7 @@ def evidence_from_trail(trail_path: str | Path, public_key: Any, *, weights: str
     check = _trail.verify(trail_path, public_key)
     if not check.ok:
         v.fail(where, f"the trail does not verify: {check.summary()}", "build evidence from an intact trail only")
-    weights = _file(weights, "weights", where)
+    weights = v.existing_file(weights, "weights", where)
     sha = _sha256_file(weights)
     wanted = [r.metric for r in DEFAULT_RULES if not r.artefact] if metrics is None else list(metrics)
     found: dict[str, dict[str, Any]] = {}

@@ -265,7 +265,7 @@ def read_entries(path: str | Path) -> list[Entry]:
     """The entries of a trail file, without checking the chain or the signatures (use
     :func:`verify` for that); a line that is not an entry raises a ``ValidationError`` naming
     its line number (taught in 09_governance_and_audit)."""
-    path = _existing(path, "path", "read_entries")
+    path = v.existing_file(path, "path", "read_entries")
     out = []
     for i, line in enumerate(_lines(path), start=1):
         try:
@@ -276,13 +276,6 @@ def read_entries(path: str | Path) -> list[Entry]:
     return out
 
 
-def _existing(path: Any, name: str, where: str) -> Path:
-    if not isinstance(path, (str, os.PathLike)):
-        v.fail(where, f"{name} is a {type(path).__name__}", f"{name} must be a path (str or pathlib.Path)")
-    p = Path(path)
-    if not p.is_file():
-        v.fail(where, f"{name} = '{p}' is not an existing file", f"{name} must name a file that exists")
-    return p
 
 
 # --------------------------------------------------------------------------- verification
@@ -364,7 +357,7 @@ class Verification:
 
 def _load_head(head: Any, where: str) -> dict[str, Any]:
     if isinstance(head, (str, os.PathLike)):
-        p = _existing(head, "head", where)
+        p = v.existing_file(head, "head", where)
         try:
             head = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
@@ -407,7 +400,7 @@ def verify(path: str | Path, public_key: Any, head: dict | str | Path | None = N
     False. Entries appended after the head was written are checked like the others.
     """
     where = "verify"
-    path = _existing(path, "path", where)
+    path = v.existing_file(path, "path", where)
     key = _public_key(public_key, where)
     head = None if head is None else _load_head(head, where)
     lines = _lines(path)
@@ -715,7 +708,7 @@ def import_access_log(trail: AuditTrail, audit_log_path: str | Path) -> int:
     where = "import_access_log"
     if not isinstance(trail, AuditTrail):
         v.fail(where, f"trail is a {type(trail).__name__}", "trail must be an AuditTrail")
-    path = _existing(audit_log_path, "audit_log_path", where)
+    path = v.existing_file(audit_log_path, "audit_log_path", where)
     from utils.serving.audit import read_audit
 
     decisions = read_audit(path)
@@ -746,7 +739,7 @@ def tamper(path: str | Path, out: str | Path, how: str, index: int, **kw: Any) -
     - ``"truncate"``: cut every entry from ``index`` on.
     """
     where = "tamper"
-    path = _existing(path, "path", where)
+    path = v.existing_file(path, "path", where)
     if not isinstance(out, (str, os.PathLike)):
         v.fail(where, f"out is a {type(out).__name__}", "out must be a path (str or pathlib.Path)")
     out = Path(out)
